@@ -1,0 +1,10 @@
+/* mailbars bulk: not built yet (issue: SES profile and the CLI). */
+#include "cli.h"
+#include <stdio.h>
+
+int cmd_bulk(int argc, char **argv) {
+    (void)argc;
+    (void)argv;
+    fprintf(stderr, "mailbars bulk: not implemented yet\n");
+    return EXIT_USAGE;
+}

@@ -1,0 +1,53 @@
+/* Shared internals of libmailbars: allocation, error filling, small utilities. */
+#ifndef MAILBARS_INTERNAL_H
+#define MAILBARS_INTERNAL_H
+
+#include "mailbars.h"
+#include <stdarg.h>
+#include <stdbool.h>
+#include <string.h>
+
+#if defined(__GNUC__)
+#define MB_LIKELY(x) __builtin_expect(!!(x), 1)
+#define MB_UNLIKELY(x) __builtin_expect(!!(x), 0)
+#define MB_PRINTF(a, b) __attribute__((format(printf, a, b)))
+#else
+#define MB_LIKELY(x) (x)
+#define MB_UNLIKELY(x) (x)
+#define MB_PRINTF(a, b)
+#endif
+
+/* The allocator hook (alloc.c). mb_malloc(0) returns a unique non-NULL pointer or NULL. */
+void *mb_malloc(size_t n);
+void *mb_calloc(size_t count, size_t size);
+void *mb_realloc(void *p, size_t n);
+void mb_free(void *p);
+char *mb_strndup(const char *s, size_t n);
+
+/* Fills err (if non-NULL) with code, position and a formatted message; returns code. */
+int mb_error(mailbars_error *err, int code, int line, int column, const char *fmt, ...)
+    MB_PRINTF(5, 6);
+int mb_verror(mailbars_error *err, int code, int line, int column, const char *fmt, va_list ap);
+
+/* Appends a NUL-terminated string. */
+static inline int mb_buf_puts(mailbars_buf *b, const char *s) {
+    return mailbars_buf_append(b, s, strlen(s));
+}
+/* Appends one byte. */
+static inline int mb_buf_putc(mailbars_buf *b, char c) {
+    if (MB_LIKELY(b->len + 1 < b->cap)) {
+        b->data[b->len++] = c;
+        b->data[b->len] = 0;
+        return MAILBARS_OK;
+    }
+    return mailbars_buf_append(b, &c, 1);
+}
+int mb_buf_printf(mailbars_buf *b, const char *fmt, ...) MB_PRINTF(2, 3);
+
+/* JavaScript Number -> String (shortest round-trip). `out` needs 32 bytes; returns length. */
+size_t mb_format_number(double d, char *out);
+
+/* UTF-8 validation: returns the byte offset of the first invalid sequence, or len if valid. */
+size_t mb_utf8_check(const unsigned char *s, size_t len);
+
+#endif

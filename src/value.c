@@ -1,0 +1,154 @@
+/* JavaScript semantics for JSON values: String(v), truthiness, and handlebars.js escaping. */
+#include "internal.h"
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+
+/* Shortest digits that round-trip, laid out as Number.prototype.toString does (ECMA-262
+ * Number::toString): plain digits for exponents in [-6, 21), exponent form otherwise. */
+size_t mb_format_number(double d, char *out) {
+    if (isnan(d)) return (size_t)sprintf(out, "NaN");
+    if (isinf(d)) return (size_t)sprintf(out, d < 0 ? "-Infinity" : "Infinity");
+    if (d == 0) return (size_t)sprintf(out, "0");
+    if (fabs(d) < 9007199254740992.0 && d == (double)(long long)d)
+        return (size_t)sprintf(out, "%lld", (long long)d);
+    char tmp[40];
+    int p;
+    for (p = 1; p <= 17; p++) {
+        snprintf(tmp, sizeof tmp, "%.*e", p - 1, d);
+        if (strtod(tmp, NULL) == d) break;
+    }
+    /* tmp is [-]D[.DDD]e[+-]XX: collect digits and decimal exponent n (value = 0.DIGITS * 10^n) */
+    char digits[24];
+    int k = 0;
+    const char *s = tmp;
+    size_t o = 0;
+    if (*s == '-') out[o++] = '-', s++;
+    for (; *s && *s != 'e'; s++)
+        if (*s >= '0' && *s <= '9') digits[k++] = *s;
+    while (k > 1 && digits[k - 1] == '0') k--;
+    int n = atoi(s + 1) + 1;
+    if (k <= n && n <= 21) {
+        memcpy(out + o, digits, (size_t)k), o += (size_t)k;
+        for (int i = k; i < n; i++) out[o++] = '0';
+    } else if (0 < n && n <= 21) {
+        memcpy(out + o, digits, (size_t)n), o += (size_t)n;
+        out[o++] = '.';
+        memcpy(out + o, digits + n, (size_t)(k - n)), o += (size_t)(k - n);
+    } else if (-6 < n && n <= 0) {
+        out[o++] = '0', out[o++] = '.';
+        for (int i = 0; i < -n; i++) out[o++] = '0';
+        memcpy(out + o, digits, (size_t)k), o += (size_t)k;
+    } else {
+        out[o++] = digits[0];
+        if (k > 1) {
+            out[o++] = '.';
+            memcpy(out + o, digits + 1, (size_t)(k - 1)), o += (size_t)(k - 1);
+        }
+        o += (size_t)sprintf(out + o, "e%c%d", n - 1 < 0 ? '-' : '+', abs(n - 1));
+    }
+    out[o] = 0;
+    return o;
+}
+
+int mailbars_value_to_string(const json_t *v, mailbars_buf *out) {
+    char num[40];
+    if (!v) return MAILBARS_OK;
+    switch (json_typeof(v)) {
+    case JSON_STRING: return mailbars_buf_append(out, json_string_value(v), json_string_length(v));
+    case JSON_INTEGER: {
+        json_int_t i = json_integer_value(v);
+        if (i > 9007199254740992LL || i < -9007199254740992LL) /* JS sees a double */
+            return mailbars_buf_append(out, num, mb_format_number((double)i, num));
+        return mailbars_buf_append(out, num, (size_t)sprintf(num, "%" JSON_INTEGER_FORMAT, i));
+    }
+    case JSON_REAL: return mailbars_buf_append(out, num, mb_format_number(json_real_value(v), num));
+    case JSON_TRUE: return mailbars_buf_append(out, "true", 4);
+    case JSON_FALSE: return mailbars_buf_append(out, "false", 5);
+    case JSON_NULL: return MAILBARS_OK;
+    case JSON_OBJECT: return mailbars_buf_append(out, "[object Object]", 15);
+    case JSON_ARRAY: {
+        /* Array.prototype.join(","): null and undefined items print as empty */
+        size_t n = json_array_size(v);
+        for (size_t i = 0; i < n; i++) {
+            if (i && mb_buf_putc(out, ',') != MAILBARS_OK) return MAILBARS_ERR_NOMEM;
+            const json_t *item = json_array_get(v, i);
+            if (json_is_null(item)) continue;
+            int rc = mailbars_value_to_string(item, out);
+            if (rc) return rc;
+        }
+        return MAILBARS_OK;
+    }
+    }
+    return MAILBARS_OK;
+}
+
+int mailbars_value_is_truthy(const json_t *v) {
+    if (!v) return 0;
+    switch (json_typeof(v)) {
+    case JSON_STRING: return json_string_length(v) != 0;
+    case JSON_INTEGER: return json_integer_value(v) != 0;
+    case JSON_REAL: {
+        double d = json_real_value(v);
+        return d != 0 && !isnan(d);
+    }
+    case JSON_TRUE: return 1;
+    case JSON_FALSE: return 0;
+    case JSON_NULL: return 0;
+    case JSON_ARRAY: return json_array_size(v) != 0;
+    case JSON_OBJECT: return 1;
+    }
+    return 0;
+}
+
+/* 0 = copy as is; otherwise index+1 into the replacement table. */
+static const unsigned char esc_class[256] = {
+    ['&'] = 1, ['<'] = 2, ['>'] = 3, ['"'] = 4, ['\''] = 5, ['`'] = 6, ['='] = 7,
+};
+static const char *const esc_text[] = {"",       "&amp;",  "&lt;",   "&gt;",
+                                       "&quot;", "&#x27;", "&#x60;", "&#x3D;"};
+static const unsigned char esc_len[] = {0, 5, 4, 4, 6, 6, 6, 6};
+
+int mailbars_escape_html(const char *s, size_t len, mailbars_buf *out) {
+    const unsigned char *p = (const unsigned char *)s, *end = p + len;
+    /* reserve for the common case: few escapes */
+    if (mailbars_buf_reserve(out, len) != MAILBARS_OK) return MAILBARS_ERR_NOMEM;
+    while (p < end) {
+        const unsigned char *run = p;
+        while (p < end && !esc_class[*p]) p++;
+        if (p > run && mailbars_buf_append(out, run, (size_t)(p - run)) != MAILBARS_OK)
+            return MAILBARS_ERR_NOMEM;
+        if (p == end) break;
+        unsigned c = esc_class[*p++];
+        if (mailbars_buf_append(out, esc_text[c], esc_len[c]) != MAILBARS_OK)
+            return MAILBARS_ERR_NOMEM;
+    }
+    return MAILBARS_OK;
+}
+
+/* Returns the offset of the first byte that does not start a valid UTF-8 sequence (no
+ * overlongs, no surrogates, nothing above U+10FFFF), or len. */
+size_t mb_utf8_check(const unsigned char *s, size_t len) {
+    size_t i = 0;
+    while (i < len) {
+        unsigned c = s[i];
+        if (c < 0x80) {
+            i++;
+            continue;
+        }
+        size_t n;
+        unsigned min;
+        if (c >= 0xC2 && c <= 0xDF) n = 1, min = 0x80;
+        else if (c >= 0xE0 && c <= 0xEF) n = 2, min = 0x800;
+        else if (c >= 0xF0 && c <= 0xF4) n = 3, min = 0x10000;
+        else return i;
+        unsigned cp = c & (0x3F >> n);
+        for (size_t j = 1; j <= n; j++) {
+            if (i + j >= len || (s[i + j] & 0xC0) != 0x80) return i;
+            cp = (cp << 6) | (s[i + j] & 0x3F);
+        }
+        if (cp < min || cp > 0x10FFFF || (cp >= 0xD800 && cp <= 0xDFFF)) return i;
+        i += n + 1;
+    }
+    return len;
+}
