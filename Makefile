@@ -24,7 +24,7 @@ CTEST       ?= ctest
 CMAKE_ARGS  ?=
 
 SANITIZER_ENV = ASAN_OPTIONS=detect_leaks=1 UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1
-CTEST_FLAGS   = --output-on-failure --no-tests=error -j$(JOBS)
+CTEST_FLAGS   = --output-on-failure --no-tests=error --timeout 900 -j$(JOBS)
 FORMAT_DIRS   = src include tests fuzz benchmarks
 
 .PHONY: all deps build demo test test-main test-asan asan fuzz bench format install clean
@@ -41,10 +41,19 @@ build: deps
 demo: build
 	MAILBARS=$(BUILD)/mailbars ./scripts/demo.sh
 
+# Both builds run even when the first fails, so one run shows every failure; the exit status is
+# non-zero if either failed.
 test: deps
-	$(MAKE) --no-print-directory test-main
-	$(MAKE) --no-print-directory test-asan
-	@echo "make test: all tests passed (normal and sanitizer builds)"
+	@rc=0; \
+	$(MAKE) --no-print-directory test-main || rc=1; \
+	$(MAKE) --no-print-directory test-asan || rc=2$$rc; \
+	case $$rc in \
+	0) echo "make test: all tests passed (normal and sanitizer builds)" ;; \
+	1) echo "make test: FAILED in the normal build ($(BUILD))" ;; \
+	20) echo "make test: FAILED in the sanitizer build ($(ASAN_BUILD))" ;; \
+	*) echo "make test: FAILED in both builds" ;; \
+	esac; \
+	[ $$rc = 0 ]
 
 test-main:
 	$(CMAKE) -S . -B $(BUILD) -DMAILBARS_WERROR=ON $(CMAKE_ARGS)
