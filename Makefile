@@ -32,14 +32,14 @@ FORMAT_DIRS   = src include tests fuzz benchmarks
 all: build
 
 deps:
-	./scripts/install-deps.sh
+	bash scripts/install-deps.sh
 
 build: deps
 	$(CMAKE) -S . -B $(BUILD) -DMAILBARS_WERROR=$(WERROR) $(CMAKE_ARGS)
 	$(CMAKE) --build $(BUILD) -j$(JOBS)
 
 demo: build
-	MAILBARS=$(BUILD)/mailbars ./scripts/demo.sh
+	MAILBARS=$(BUILD)/mailbars bash scripts/demo.sh
 
 # Both builds run even when the first fails, so one run shows every failure; the exit status is
 # non-zero if either failed.
@@ -68,7 +68,7 @@ test-asan:
 asan: deps test-asan
 
 fuzz:
-	./scripts/install-deps.sh --fuzz
+	bash scripts/install-deps.sh --fuzz
 	$(CMAKE) -S . -B $(FUZZ_BUILD) -DCMAKE_C_COMPILER=clang -DMAILBARS_FUZZ=ON $(CMAKE_ARGS)
 	$(CMAKE) --build $(FUZZ_BUILD) -j$(JOBS)
 	@echo "make fuzz: harnesses built in $(FUZZ_BUILD)/fuzz/ (see fuzz/README.md to run them)"
