@@ -31,6 +31,12 @@ done
 
 say() { echo "install-deps: $*"; }
 
+if ! command -v dpkg-query >/dev/null 2>&1 || ! command -v apt-get >/dev/null 2>&1; then
+    say "not a Debian-based system (no dpkg-query/apt-get): install the equivalents of" \
+        "${packages[*]} yourself; CMake names any library it cannot find"
+    exit 0
+fi
+
 # Runs a command as root: directly when we are root, else through sudo.
 as_root() {
     if [ "$(id -u)" -eq 0 ]; then
