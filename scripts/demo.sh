@@ -51,6 +51,11 @@ for t in "${templates[@]}"; do
         exit 1
     fi
     n="$(find "$dir" -maxdepth 1 -name '*.eml' | wc -l)"
+    want="$(count_lines "examples/$t.recipients.jsonl")"
+    if [ "$n" -ne "$want" ]; then
+        echo "demo: $t: expected $want messages in $dir, found $n" >&2
+        exit 1
+    fi
     total=$((total + n))
     printf 'demo: %-12s %d messages in %s/\n' "$t" "$n" "$dir"
 done
