@@ -84,6 +84,7 @@ MAILBARS_API unsigned mailbars_version_number(void);
     X(ERR_HEADER, 63, "invalid header value")                                                      \
     X(ERR_IDNA, 64, "domain cannot be converted to IDNA")                                          \
     X(ERR_MESSAGE, 65, "message is incomplete")                                                    \
+    X(ERR_BOUNDARY, 66, "the multipart boundary occurs in the content")                            \
     /* SES 80..99 */                                                                               \
     X(ERR_SES_RENDERING, 80, "SES rendering failure")                                              \
     X(ERR_SES_INVALID_TEMPLATE, 81, "invalid SES template")                                        \
@@ -363,6 +364,20 @@ MAILBARS_API int mailbars_base64_encode(const void *src, size_t len, size_t line
                                         mailbars_buf *out);
 /* Decodes base64, ignoring whitespace; MAILBARS_ERR_ARGUMENT on invalid input. */
 MAILBARS_API int mailbars_base64_decode(const char *src, size_t len, mailbars_buf *out);
+/* RFC 2047 encoded words for a header value (UTF-8) in `charset` (NULL = UTF-8, else any ICU
+ * converter name): B or Q, whichever is shorter; each word <= 75 characters and converted on
+ * its own (stateful charsets end every word in ASCII); no character split across words; words
+ * folded with CRLF SP so no line passes 78, given that the line already holds `column`
+ * characters (9 after "Subject: "). CR, LF and CRLF become one space; any other control
+ * character is MAILBARS_ERR_HEADER. Appends to `out` without a final CRLF. */
+MAILBARS_API int mailbars_rfc2047_encode(const char *s, size_t len, const char *charset,
+                                         size_t column, mailbars_buf *out, mailbars_error *err);
+/* Parses and validates a comma-separated address list ("Name <a@b>, c@d", quoted names may
+ * hold commas) and appends its header form: display names quoted or RFC 2047-encoded in
+ * `charset` (NULL = UTF-8), IDN domains in punycode, folded as after "To: " (no final CRLF).
+ * Errors: MAILBARS_ERR_ADDRESS, MAILBARS_ERR_IDNA, MAILBARS_ERR_UTF8, MAILBARS_ERR_UNMAPPABLE. */
+MAILBARS_API int mailbars_address_list_format(const char *list, size_t len, const char *charset,
+                                              mailbars_buf *out, mailbars_error *err);
 
 /* Message builder. Reusable: mailbars_message_reset keeps its buffers. */
 typedef struct mailbars_message mailbars_message;
@@ -406,10 +421,209 @@ MAILBARS_API int mailbars_message_write(mailbars_message *msg, mailbars_buf *out
  * ========================================================================================== */
 /* @@SES-API@@ (declarations added by the SES layer) */
 
+/* Which semantics to render with. */
+typedef enum mailbars_ses_profile {
+    MAILBARS_PROFILE_SES = 0,   /* SES: no escaping, missing values fail, SES placeholders */
+    MAILBARS_PROFILE_HANDLEBARS /* plain handlebars.js 4.7 semantics (escaping on) */
+} mailbars_ses_profile;
+
+/* Options for template sets and requests. A NULL pointer means all defaults (the zero value). */
+typedef struct mailbars_ses_options {
+    mailbars_ses_profile profile;
+    int escape;        /* SES profile: 1 turns handlebars.js escaping on for {{x}} */
+    int strict_limits; /* 1: the 50-destination limit is an error instead of a warning */
+} mailbars_ses_options;
+
+/* SES limits (DESIGN.md section 3). */
+#define MAILBARS_SES_MAX_TEMPLATE_BYTES 512000u /* 500 KB, subject + text + HTML */
+#define MAILBARS_SES_MAX_DATA_CHARS 262144u     /* characters of one TemplateData string */
+#define MAILBARS_SES_MAX_NAME_LEN 64u
+#define MAILBARS_SES_MAX_DESTINATIONS 50u /* per SendBulkTemplatedEmail request */
+
+/* A template set: subject, text and HTML, each compiled separately (inline partials are scoped
+ * to their part). Immutable once created; share it freely between threads. */
+typedef struct mailbars_ses_template mailbars_ses_template;
+
+/* From parts (UTF-8, NUL-terminated; text or html may be NULL, not both; subject may be NULL
+ * for an empty subject). `name` may be NULL ("" then). Compile errors fill err->part with
+ * "subject", "text" or "html" and line/column with the position in that part's text. */
+MAILBARS_API mailbars_ses_template *
+mailbars_ses_template_new(const char *name, const char *subject, const char *text,
+                          const char *html, const mailbars_ses_options *opts, mailbars_error *err);
+/* From JSON text in any accepted shape: SES v1 {"Template":{...}} or its inner object, SES v2
+ * {"TemplateName","TemplateContent":{...}}. Bad JSON: MAILBARS_ERR_JSON with line/column in
+ * the JSON text; wrong shape: MAILBARS_ERR_SES_SHAPE naming the field. */
+MAILBARS_API mailbars_ses_template *mailbars_ses_template_parse(const char *json, size_t len,
+                                                               const mailbars_ses_options *opts,
+                                                               mailbars_error *err);
+/* The same from a parsed value (borrowed). */
+MAILBARS_API mailbars_ses_template *
+mailbars_ses_template_from_json(json_t *root, const mailbars_ses_options *opts,
+                                mailbars_error *err);
+MAILBARS_API void mailbars_ses_template_free(mailbars_ses_template *t);
+/* The template's name ("" when none). */
+MAILBARS_API const char *mailbars_ses_template_name(const mailbars_ses_template *t);
+
+/* Checks `name` against ^[A-Za-z0-9_-]{1,64}$. MAILBARS_OK or MAILBARS_ERR_SES_LIMIT. */
+MAILBARS_API int mailbars_ses_check_name(const char *name, mailbars_error *err);
+/* Parses one TemplateData string: a JSON object of at most 262,144 characters. Returns a new
+ * reference or NULL with err filled (MAILBARS_ERR_JSON with line/column, ERR_SES_SHAPE,
+ * ERR_SES_LIMIT). `what` names the field in messages, e.g. "TemplateData". */
+MAILBARS_API json_t *mailbars_ses_parse_data(const char *s, size_t len, const char *what,
+                                             mailbars_error *err);
+
+/* Deep merge, as SES merges ReplacementTemplateData over DefaultTemplateData: objects merge key
+ * by key, recursively; arrays and scalars replace. Either may be NULL. Returns a new reference
+ * (an empty object when both are NULL), or NULL on allocation failure. Inputs are borrowed and
+ * never modified. */
+MAILBARS_API json_t *mailbars_ses_merge(json_t *defaults, json_t *replacement);
+
+/* A reusable per-thread render state. */
+typedef struct mailbars_ses_render_state mailbars_ses_render_state;
+MAILBARS_API mailbars_ses_render_state *mailbars_ses_render_state_new(void);
+MAILBARS_API void mailbars_ses_render_state_free(mailbars_ses_render_state *st);
+
+/* Renders subject, then text, then HTML with `data` (borrowed) and puts them into `msg`
+ * (subject and bodies only; addresses and other settings are the caller's). The first failure
+ * stops: the status is returned and err holds the SES errorMessage (e.g. "Attribute 'a.b' is
+ * not present in the rendering data.") with err->part naming the part. */
+MAILBARS_API int mailbars_ses_render(mailbars_ses_render_state *st, const mailbars_ses_template *t,
+                                     json_t *data, mailbars_message *msg, mailbars_error *err);
+/* Renders only, without a message: the three outputs stay valid until the next render with
+ * `st` (NULL for a part the template lacks). */
+MAILBARS_API int mailbars_ses_render_parts(mailbars_ses_render_state *st,
+                                           const mailbars_ses_template *t, json_t *data,
+                                           const char **subject, size_t *subject_len,
+                                           const char **text, size_t *text_len,
+                                           const char **html, size_t *html_len,
+                                           mailbars_error *err);
+/* The SES "Rendering Failure" record {"templateName":…,"errorMessage":…} for an error
+ * (new reference). */
+MAILBARS_API json_t *mailbars_ses_failure_record(const mailbars_ses_template *t,
+                                                 const mailbars_error *err);
+
+/* ---- requests ---- */
+
+typedef enum mailbars_ses_request_kind {
+    MAILBARS_REQ_TEST_RENDER,          /* TestRenderTemplate {TemplateName, TemplateData} */
+    MAILBARS_REQ_SEND_TEMPLATED,       /* SendTemplatedEmail {Source, Destination, Template…} */
+    MAILBARS_REQ_SEND_BULK_TEMPLATED,  /* SendBulkTemplatedEmail {Destinations, Default…} */
+    MAILBARS_REQ_SEND_BULK_V2,         /* SES v2 SendBulkEmail {BulkEmailEntries, …} */
+} mailbars_ses_request_kind;
+
+typedef struct mailbars_ses_request mailbars_ses_request;
+
+/* One destination of a request. Arrays are borrowed from the request (NULL when absent). */
+typedef struct mailbars_ses_destination {
+    json_t *to, *cc, *bcc; /* arrays of address strings */
+    json_t *data;          /* this destination's TemplateData, merged over the defaults: a
+                            * new reference the caller releases with json_decref */
+} mailbars_ses_destination;
+
+/* Parses a request from JSON text (kind detected from its fields). Errors as for templates;
+ * more than 50 destinations is a warning in *warning (when non-NULL; code 0 when none) or an
+ * error with opts->strict_limits. */
+MAILBARS_API mailbars_ses_request *mailbars_ses_request_parse(const char *json, size_t len,
+                                                             const mailbars_ses_options *opts,
+                                                             mailbars_error *warning,
+                                                             mailbars_error *err);
+MAILBARS_API void mailbars_ses_request_free(mailbars_ses_request *r);
+MAILBARS_API mailbars_ses_request_kind mailbars_ses_request_kind_of(const mailbars_ses_request *r);
+/* The template name the request refers to (may be ""). */
+MAILBARS_API const char *mailbars_ses_request_template_name(const mailbars_ses_request *r);
+/* Source (From) and ReplyToAddresses (array), borrowed, NULL when absent. */
+MAILBARS_API const char *mailbars_ses_request_source(const mailbars_ses_request *r);
+MAILBARS_API json_t *mailbars_ses_request_reply_to(const mailbars_ses_request *r);
+/* Inline template content (SES v2 TemplateContent in the request), borrowed, or NULL. */
+MAILBARS_API json_t *mailbars_ses_request_inline_template(const mailbars_ses_request *r);
+/* Number of destinations (1 for TestRenderTemplate and SendTemplatedEmail). */
+MAILBARS_API size_t mailbars_ses_request_count(const mailbars_ses_request *r);
+/* Destination i (0-based). Fails with err (e.g. a ReplacementTemplateData that is not valid
+ * JSON, naming the field and position) when its data cannot be built. */
+MAILBARS_API int mailbars_ses_request_destination(const mailbars_ses_request *r, size_t i,
+                                                  mailbars_ses_destination *out,
+                                                  mailbars_error *err);
+
+/* ---- check (lint) ---- */
+
+typedef enum mailbars_severity { MAILBARS_SEV_ERROR = 0, MAILBARS_SEV_WARNING = 1 } mailbars_severity;
+
+typedef struct mailbars_ses_diag {
+    mailbars_severity severity;
+    int code;         /* a status code */
+    char part[16];    /* "subject", "text", "html", or "" for the file as a whole */
+    int line, column; /* 1-based position in the part's text (0: none) */
+    int file_line, file_column; /* 1-based position of the same character in the JSON file */
+    char *source_line; /* the part's line at `line` (NUL-terminated) or NULL */
+    char message[512];
+} mailbars_ses_diag;
+
+typedef struct mailbars_ses_diags {
+    mailbars_ses_diag *items;
+    size_t len, cap;
+} mailbars_ses_diags;
+
+/* Validates JSON text holding a template (any shape) or a request with inline content, and
+ * appends every error and warning to `out` (zero-initialise it; release with
+ * mailbars_ses_diags_free). `sample` (borrowed, may be NULL) adds an error for every attribute
+ * the templates reference in output position that the sample lacks. Returns MAILBARS_OK when
+ * the checks ran (even with diagnostics), or MAILBARS_ERR_NOMEM. */
+MAILBARS_API int mailbars_ses_check(const char *json, size_t len, json_t *sample,
+                                    const mailbars_ses_options *opts, mailbars_ses_diags *out);
+MAILBARS_API void mailbars_ses_diags_free(mailbars_ses_diags *d);
+/* Number of diagnostics with severity error. */
+MAILBARS_API size_t mailbars_ses_diags_errors(const mailbars_ses_diags *d);
+
 /* =============================================================================================
  * Bulk driver.
  * ========================================================================================== */
 /* @@BULK-API@@ (declarations added by the bulk driver) */
+
+/* What to render, message settings, and how many threads. Zero value = defaults. */
+typedef struct mailbars_bulk_options {
+    unsigned threads;      /* 0: number of online CPUs */
+    unsigned queue;        /* results in flight (bounded queue); 0: 16 per thread */
+    const char *from;      /* From address, or NULL (a request's Source is used when set) */
+    const char *reply_to;  /* Reply-To list, or NULL */
+    const char *charset;   /* NULL: UTF-8 */
+    mailbars_encoding encoding;
+    int fixed_date;        /* 1: use date/tz_minutes for every message */
+    time_t date;
+    int tz_minutes;
+    const char *boundary;   /* fixed boundary, or NULL */
+    const char *message_id; /* NULL: generated; else message N gets "N.<message_id>" */
+} mailbars_bulk_options;
+
+/* One result, handed to the sink in input order. */
+typedef struct mailbars_bulk_result {
+    size_t index;           /* 1-based record / destination number */
+    int status;             /* MAILBARS_OK or the failure's code */
+    const char *message;    /* the RFC 5322 message (status OK), `message_len` bytes */
+    size_t message_len;
+    const mailbars_error *error; /* the failure (status != OK): message = SES errorMessage */
+    const char *template_name;
+} mailbars_bulk_result;
+
+/* Called once per input record, strictly in input order, from the thread that called
+ * mailbars_bulk_run_*. Return 0 to go on, non-zero to stop (the run returns MAILBARS_ERR_IO). */
+typedef int (*mailbars_bulk_sink_fn)(void *userdata, const mailbars_bulk_result *r);
+
+/* Reads JSON Lines from `in` one line at a time (blank lines are skipped; every other line is a
+ * record). A record is a data object, or {"data":{…},"to":[…],"cc":[…],"bcc":[…]} (to/cc may
+ * also be strings) when it has a "data" object member and no other members than those four.
+ * Each record's data is deep-merged over `defaults` (borrowed, may be NULL). A line that is not
+ * valid JSON yields a failure naming the line. Returns MAILBARS_OK when every record was
+ * handed to the sink (failures included), or an error that stopped the run. */
+MAILBARS_API int mailbars_bulk_run_jsonl(const mailbars_ses_template *t, FILE *in,
+                                         json_t *defaults, const mailbars_bulk_options *opts,
+                                         mailbars_bulk_sink_fn sink, void *userdata,
+                                         mailbars_error *err);
+/* Renders every destination of a parsed request. */
+MAILBARS_API int mailbars_bulk_run_request(const mailbars_ses_template *t,
+                                           const mailbars_ses_request *req,
+                                           const mailbars_bulk_options *opts,
+                                           mailbars_bulk_sink_fn sink, void *userdata,
+                                           mailbars_error *err);
 
 #ifdef __cplusplus
 }
