@@ -1,0 +1,120 @@
+/* Base64 (RFC 2045 6.8): table-driven encoder with CRLF line breaks, whitespace-tolerant
+ * decoder. Output space is reserved once and written through a raw pointer. */
+#include "mime_internal.h"
+
+static const char b64_alphabet[64] =
+    "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+
+/* Rounds a requested line length down to whole 4-character groups (0 = unbroken). */
+static size_t b64_line(size_t line_len) {
+    if (line_len == 0) return 0;
+    line_len -= line_len % 4;
+    return line_len ? line_len : 4;
+}
+
+/* Exact output size: 4 characters per 3 input bytes, plus CRLF between full lines. */
+size_t mb_base64_encoded_len(size_t len, size_t line_len) {
+    size_t chars = (len + 2) / 3 * 4;
+    line_len = b64_line(line_len);
+    if (line_len == 0 || chars == 0) return chars;
+    return chars + (chars - 1) / line_len * 2;
+}
+
+/* Encodes 3 bytes into 4 characters. */
+static inline void b64_quad(const unsigned char *s, char *d) {
+    uint32_t v = (uint32_t)s[0] << 16 | (uint32_t)s[1] << 8 | s[2];
+    d[0] = b64_alphabet[v >> 18];
+    d[1] = b64_alphabet[(v >> 12) & 63];
+    d[2] = b64_alphabet[(v >> 6) & 63];
+    d[3] = b64_alphabet[v & 63];
+}
+
+/* Base64 with CRLF between lines of `line_len` characters (rounded down to a multiple of 4);
+ * no line break after the last line. */
+int mailbars_base64_encode(const void *src, size_t len, size_t line_len, mailbars_buf *out) {
+    const unsigned char *s = src;
+    size_t total = mb_base64_encoded_len(len, line_len);
+    if (mailbars_buf_reserve(out, total) != MAILBARS_OK) return MAILBARS_ERR_NOMEM;
+    char *d = out->data + out->len;
+    line_len = b64_line(line_len);
+    size_t per_line = line_len ? line_len / 4 * 3 : (size_t)-1; /* input bytes per line */
+    size_t full = len / 3 * 3;
+    size_t i = 0;
+    while (i < full) {
+        size_t end = full - i > per_line ? i + per_line : full;
+        for (; i < end; i += 3, d += 4) b64_quad(s + i, d);
+        if (i < len && i % per_line == 0) *d++ = '\r', *d++ = '\n';
+    }
+    if (i < len) {
+        unsigned char tail[3] = {s[i], i + 1 < len ? s[i + 1] : 0, 0};
+        b64_quad(tail, d);
+        if (len - i == 1) d[2] = '=';
+        d[3] = '=';
+        d += 4;
+    }
+    out->len = (size_t)(d - out->data);
+    out->data[out->len] = 0;
+    return MAILBARS_OK;
+}
+
+/* Decoding table: 0..63 for alphabet characters, 64 for whitespace, 65 for '=', 255 invalid. */
+static const unsigned char b64_dec[256] = {
+    255, 255, 255, 255, 255, 255, 255, 255, 255, 64,  64,  255, 255, 64,  255, 255, 255, 255, 255,
+    255, 255, 255, 255, 255, 255, 255, 255, 255, 255, 255, 255, 255, 64,  255, 255, 255, 255, 255,
+    255, 255, 255, 255, 255, 62,  255, 255, 255, 63,  52,  53,  54,  55,  56,  57,  58,  59,  60,
+    61,  255, 255, 255, 65,  255, 255, 255, 0,   1,   2,   3,   4,   5,   6,   7,   8,   9,   10,
+    11,  12,  13,  14,  15,  16,  17,  18,  19,  20,  21,  22,  23,  24,  25,  255, 255, 255, 255,
+    255, 255, 26,  27,  28,  29,  30,  31,  32,  33,  34,  35,  36,  37,  38,  39,  40,  41,  42,
+    43,  44,  45,  46,  47,  48,  49,  50,  51,  255, 255, 255, 255, 255, 255, 255, 255, 255, 255,
+    255, 255, 255, 255, 255, 255, 255, 255, 255, 255, 255, 255, 255, 255, 255, 255, 255, 255, 255,
+    255, 255, 255, 255, 255, 255, 255, 255, 255, 255, 255, 255, 255, 255, 255, 255, 255, 255, 255,
+    255, 255, 255, 255, 255, 255, 255, 255, 255, 255, 255, 255, 255, 255, 255, 255, 255, 255, 255,
+    255, 255, 255, 255, 255, 255, 255, 255, 255, 255, 255, 255, 255, 255, 255, 255, 255, 255, 255,
+    255, 255, 255, 255, 255, 255, 255, 255, 255, 255, 255, 255, 255, 255, 255, 255, 255, 255, 255,
+    255, 255, 255, 255, 255, 255, 255, 255, 255, 255, 255, 255, 255, 255, 255, 255, 255, 255, 255,
+    255, 255, 255, 255, 255, 255, 255, 255, 255,
+};
+
+/* Decodes base64, skipping whitespace. Padding may only end the data; a lone trailing
+ * character or any other byte is MAILBARS_ERR_ARGUMENT (out is then unchanged). */
+int mailbars_base64_decode(const char *src, size_t len, mailbars_buf *out) {
+    if (mailbars_buf_reserve(out, len / 4 * 3 + 3) != MAILBARS_OK) return MAILBARS_ERR_NOMEM;
+    size_t start = out->len;
+    unsigned char *d = (unsigned char *)out->data + out->len;
+    uint32_t acc = 0;
+    int n = 0, pad = 0;
+    for (size_t i = 0; i < len; i++) {
+        unsigned v = b64_dec[(unsigned char)src[i]];
+        if (v < 64) {
+            if (pad) goto bad;
+            acc = acc << 6 | v;
+            if (++n == 4) {
+                *d++ = (unsigned char)(acc >> 16);
+                *d++ = (unsigned char)(acc >> 8);
+                *d++ = (unsigned char)acc;
+                n = 0;
+                acc = 0;
+            }
+        } else if (v == 64) {
+            continue;
+        } else if (v == 65) {
+            pad++;
+            if (n + pad > 4 || n < 2) goto bad;
+        } else {
+            goto bad;
+        }
+    }
+    if (n == 1 || (pad && n + pad != 4)) goto bad;
+    if (n == 2) *d++ = (unsigned char)(acc >> 4);
+    if (n == 3) {
+        *d++ = (unsigned char)(acc >> 10);
+        *d++ = (unsigned char)(acc >> 2);
+    }
+    out->len = (size_t)((char *)d - out->data);
+    out->data[out->len] = 0;
+    return MAILBARS_OK;
+bad:
+    out->len = start;
+    out->data[start] = 0;
+    return MAILBARS_ERR_ARGUMENT;
+}

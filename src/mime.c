@@ -1,0 +1,385 @@
+/* The message builder: RFC 5322 headers in a fixed order, then a single text part or
+ * multipart/alternative (text before HTML). Bodies are line-break normalised to CRLF,
+ * converted to the charset, and sent as 7bit, quoted-printable or base64. */
+#define _GNU_SOURCE /* memmem, gmtime_r */
+#include "mime_internal.h"
+#include <stdio.h>
+#include <sys/random.h>
+#include <time.h>
+#include <unistd.h>
+
+struct mailbars_message {
+    mb_charset cs;
+    mailbars_encoding enc;
+    int have_date;
+    time_t date;
+    int tz;
+    char boundary[72]; /* fixed boundary, or "" for a generated one */
+    char *msgid;       /* fixed Message-ID without brackets, or NULL */
+    mailbars_buf addr[4];
+    size_t naddr[4];
+    mailbars_buf subject;
+    int have_subject;
+    mailbars_buf part[2]; /* text, html: UTF-8 with CRLF line breaks */
+    int have_part[2];
+    mailbars_buf conv, body[2]; /* scratch: converted bytes, encoded bodies */
+};
+
+static const char *const part_name[2] = {"text", "html"};
+static const char *const field_name[4] = {"From", "To", "Cc", "Reply-To"};
+
+mailbars_message *mailbars_message_new(void) {
+    mailbars_message *m = mb_calloc(1, sizeof *m);
+    if (!m) return NULL;
+    mb_charset_init(&m->cs);
+    return m;
+}
+
+void mailbars_message_free(mailbars_message *m) {
+    if (!m) return;
+    mb_charset_free(&m->cs);
+    mb_free(m->msgid);
+    for (int k = 0; k < 4; k++) mailbars_buf_free(&m->addr[k]);
+    mailbars_buf_free(&m->subject);
+    for (int k = 0; k < 2; k++) {
+        mailbars_buf_free(&m->part[k]);
+        mailbars_buf_free(&m->body[k]);
+    }
+    mailbars_buf_free(&m->conv);
+    mb_free(m);
+}
+
+void mailbars_message_reset(mailbars_message *m) {
+    for (int k = 0; k < 4; k++) {
+        mailbars_buf_reset(&m->addr[k]);
+        m->naddr[k] = 0;
+    }
+    mailbars_buf_reset(&m->subject);
+    m->have_subject = 0;
+    for (int k = 0; k < 2; k++) {
+        mailbars_buf_reset(&m->part[k]);
+        m->have_part[k] = 0;
+    }
+}
+
+int mailbars_message_set_charset(mailbars_message *m, const char *charset, mailbars_error *err) {
+    return mb_charset_set(&m->cs, charset, err);
+}
+
+void mailbars_message_set_encoding(mailbars_message *m, mailbars_encoding enc) {
+    m->enc = enc;
+}
+
+int mailbars_message_add_address(mailbars_message *m, mailbars_addr_field field, const char *list,
+                                 size_t len, mailbars_error *err) {
+    if ((unsigned)field > MAILBARS_REPLY_TO || (!list && len))
+        return mb_error(err, MAILBARS_ERR_ARGUMENT, 0, 0, "bad address field or list");
+    size_t n = m->naddr[field];
+    size_t keep = m->addr[field].len;
+    int rc = mb_address_parse_list(list ? list : "", len, &m->addr[field], &n, err);
+    if (rc) {
+        m->addr[field].len = keep;
+        return rc;
+    }
+    m->naddr[field] = n;
+    return MAILBARS_OK;
+}
+
+int mailbars_message_set_subject(mailbars_message *m, const char *s, size_t len,
+                                 mailbars_error *err) {
+    if (!s && len) return mb_error(err, MAILBARS_ERR_ARGUMENT, 0, 0, "subject is NULL");
+    mailbars_buf_reset(&m->subject);
+    m->have_subject = 0;
+    int rc = mb_header_clean(s ? s : "", len, "subject", &m->subject, err);
+    if (!rc) m->have_subject = 1;
+    return rc;
+}
+
+/* Stores a body: valid UTF-8, with LF, CRLF and lone CR all made CRLF. */
+static int set_part(mailbars_message *m, int k, const char *s, size_t len, mailbars_error *err) {
+    if (!s && len) return mb_error(err, MAILBARS_ERR_ARGUMENT, 0, 0, "%s is NULL", part_name[k]);
+    m->have_part[k] = 0;
+    mailbars_buf *b = &m->part[k];
+    mailbars_buf_reset(b);
+    size_t bad = mb_utf8_check((const unsigned char *)s, len);
+    if (bad < len) {
+        mb_error(err, MAILBARS_ERR_UTF8, 0, 0, "%s: invalid UTF-8 at byte offset %zu", part_name[k],
+                 bad);
+        if (err) snprintf(err->part, sizeof err->part, "%s", part_name[k]);
+        return MAILBARS_ERR_UTF8;
+    }
+    if (len > SIZE_MAX / 2 - 1 || mailbars_buf_reserve(b, len * 2))
+        return mb_error(err, MAILBARS_ERR_NOMEM, 0, 0, NULL);
+    char *d = b->data;
+    size_t i = 0;
+    while (i < len) {
+        const char *brk = memchr(s + i, '\n', len - i);
+        const char *cr = memchr(s + i, '\r', (brk ? (size_t)(brk - s) : len) - i);
+        if (cr) brk = cr;
+        size_t run = (brk ? (size_t)(brk - s) : len) - i;
+        memcpy(d, s + i, run);
+        d += run;
+        i += run;
+        if (!brk) break;
+        *d++ = '\r';
+        *d++ = '\n';
+        i += (s[i] == '\r' && i + 1 < len && s[i + 1] == '\n') ? 2 : 1;
+    }
+    b->len = (size_t)(d - b->data);
+    b->data[b->len] = 0;
+    m->have_part[k] = 1;
+    return MAILBARS_OK;
+}
+
+int mailbars_message_set_text(mailbars_message *m, const char *s, size_t len, mailbars_error *err) {
+    return set_part(m, 0, s, len, err);
+}
+
+int mailbars_message_set_html(mailbars_message *m, const char *s, size_t len, mailbars_error *err) {
+    return set_part(m, 1, s, len, err);
+}
+
+void mailbars_message_set_date(mailbars_message *m, time_t when, int tz_minutes) {
+    if (tz_minutes > 99 * 60 + 59) tz_minutes = 99 * 60 + 59;
+    if (tz_minutes < -(99 * 60 + 59)) tz_minutes = -(99 * 60 + 59);
+    m->have_date = 1;
+    m->date = when;
+    m->tz = tz_minutes;
+}
+
+/* A boundary of 1..70 bchars (RFC 2046 5.1.1) not ending in a space; NULL clears it. */
+int mailbars_message_set_boundary(mailbars_message *m, const char *b) {
+    if (!b) {
+        m->boundary[0] = 0;
+        return MAILBARS_OK;
+    }
+    size_t n = strlen(b);
+    if (n == 0 || n > 70 || b[n - 1] == ' ') return MAILBARS_ERR_ARGUMENT;
+    for (size_t i = 0; i < n; i++) {
+        unsigned char c = (unsigned char)b[i];
+        int ok = (c >= '0' && c <= '9') || (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') ||
+                 (c && strchr("'()+_,-./:=? ", c));
+        if (!ok) return MAILBARS_ERR_ARGUMENT;
+    }
+    memcpy(m->boundary, b, n + 1);
+    return MAILBARS_OK;
+}
+
+/* A Message-ID `left@right` (angle brackets optional) with dot-atom sides; NULL clears it. */
+int mailbars_message_set_message_id(mailbars_message *m, const char *id) {
+    if (!id) {
+        mb_free(m->msgid);
+        m->msgid = NULL;
+        return MAILBARS_OK;
+    }
+    size_t n = strlen(id);
+    if (n >= 2 && id[0] == '<' && id[n - 1] == '>') id++, n -= 2;
+    int v = mb_msgid_valid(id, n);
+    if (v < 0) return MAILBARS_ERR_NOMEM;
+    if (v == 0) return MAILBARS_ERR_ARGUMENT;
+    char *c = mb_strndup(id, n);
+    if (!c) return MAILBARS_ERR_NOMEM;
+    mb_free(m->msgid);
+    m->msgid = c;
+    return MAILBARS_OK;
+}
+
+/* 128 random bits as 32 hex digits: the kernel's generator, or a time/counter mix if that
+ * is unavailable (uniqueness is all that is needed). */
+static void random_hex(char out[33]) {
+    unsigned char r[16];
+    if (getrandom(r, sizeof r, GRND_NONBLOCK) != (ssize_t)sizeof r) {
+        static uint64_t counter;
+        struct timespec ts;
+        clock_gettime(CLOCK_REALTIME, &ts);
+        uint64_t x = (uint64_t)ts.tv_sec * 1000000007u ^ (uint64_t)ts.tv_nsec ^
+                     ((uint64_t)getpid() << 32) ^ __atomic_add_fetch(&counter, 1, __ATOMIC_RELAXED);
+        for (int i = 0; i < 16; i++) { /* splitmix64 */
+            x += 0x9E3779B97F4A7C15u;
+            uint64_t z = x;
+            z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9u;
+            z = (z ^ (z >> 27)) * 0x94D049BB133111EBu;
+            r[i] = (unsigned char)(z ^ (z >> 31));
+        }
+    }
+    static const char hx[] = "0123456789abcdef";
+    for (int i = 0; i < 16; i++) out[2 * i] = hx[r[i] >> 4], out[2 * i + 1] = hx[r[i] & 15];
+    out[32] = 0;
+}
+
+/* The RFC 5322 date-time, e.g. "Thu, 13 Feb 2025 10:00:00 +0000". */
+static int write_date(mailbars_buf *out, time_t when, int tz) {
+    static const char *const wd[] = {"Sun", "Mon", "Tue", "Wed", "Thu", "Fri", "Sat"};
+    static const char *const mo[] = {"Jan", "Feb", "Mar", "Apr", "May", "Jun",
+                                     "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"};
+    time_t t = when + (time_t)tz * 60;
+    struct tm tm;
+    if (!gmtime_r(&t, &tm))
+        memset(&tm, 0, sizeof tm), tm.tm_mday = 1, tm.tm_year = 70, tm.tm_wday = 4;
+    int a = tz < 0 ? -tz : tz;
+    return mb_buf_printf(out, "Date: %s, %d %s %04d %02d:%02d:%02d %c%02d%02d\r\n", wd[tm.tm_wday],
+                         tm.tm_mday, mo[tm.tm_mon], tm.tm_year + 1900, tm.tm_hour, tm.tm_min,
+                         tm.tm_sec, tz < 0 ? '-' : '+', a / 60, a % 60);
+}
+
+enum { CTE_7BIT, CTE_QP, CTE_B64 };
+static const char *const cte_name[] = {"7bit", "quoted-printable", "base64"};
+
+/* 1 when converted bytes can go as 7bit: ASCII, no NUL, lines <= 998 (breaks are CRLF). */
+static int fits_7bit(const unsigned char *p, size_t n) {
+    size_t line = 0;
+    for (size_t i = 0; i < n; i++) {
+        unsigned char c = p[i];
+        if (c >= 0x80 || c == 0) return 0;
+        if (c == '\n')
+            line = 0;
+        else if (c != '\r' && ++line > MB_LINE_MAX)
+            return 0;
+        if (c == '\r' && (i + 1 >= n || p[i + 1] != '\n')) return 0;
+    }
+    return 1;
+}
+
+/* Converts and encodes part k into m->body[k] (no final line break: the caller adds the one
+ * its context needs); returns its CTE in *cte. */
+static int encode_part(mailbars_message *m, int k, int *cte, mailbars_error *err) {
+    mailbars_buf *conv = &m->conv, *body = &m->body[k];
+    mailbars_buf_reset(conv);
+    mailbars_buf_reset(body);
+    const mailbars_buf *src = &m->part[k];
+    int rc =
+        mb_charset_encode(&m->cs, src->data ? src->data : "", src->len, part_name[k], conv, err);
+    if (rc) return rc;
+    const char *p = conv->data ? conv->data : "";
+    size_t n = conv->len;
+    int mode = m->enc == MAILBARS_ENC_BASE64             ? CTE_B64
+               : m->enc == MAILBARS_ENC_QUOTED_PRINTABLE ? CTE_QP
+                                                         : -1;
+    if (!m->cs.ascii_compatible) mode = CTE_B64; /* e.g. UTF-16: QP text rules do not apply */
+    if (mode < 0 && fits_7bit((const unsigned char *)p, n)) mode = CTE_7BIT;
+    if (mode == CTE_7BIT) {
+        rc = mailbars_buf_append(body, p, n);
+    } else if (mode == CTE_QP || mode < 0) {
+        rc = mb_qp_encode(p, n, MB_QP_TEXT, body);
+        if (!rc && mode < 0 && body->len > mb_base64_encoded_len(n, 76)) {
+            mode = CTE_B64;
+            mailbars_buf_reset(body);
+        } else if (!rc) {
+            mode = CTE_QP;
+        }
+    }
+    if (!rc && mode == CTE_B64) rc = mailbars_base64_encode(p, n, 76, body);
+    if (rc) return mb_error(err, MAILBARS_ERR_NOMEM, 0, 0, NULL);
+    *cte = mode;
+    return MAILBARS_OK;
+}
+
+/* Writes the Content-Type (and Content-Transfer-Encoding) of part k. */
+static int part_headers(mailbars_message *m, mailbars_buf *out, int k, int cte) {
+    return mb_buf_printf(out,
+                         "Content-Type: text/%s; charset=%s\r\nContent-Transfer-Encoding: %s\r\n",
+                         k ? "html" : "plain", m->cs.label, cte_name[cte]);
+}
+
+int mailbars_message_write(mailbars_message *m, mailbars_buf *out, mailbars_error *err) {
+    if (!m || !out) return mb_error(err, MAILBARS_ERR_ARGUMENT, 0, 0, "NULL message or buffer");
+    if (!m->have_part[0] && !m->have_part[1])
+        return mb_error(err, MAILBARS_ERR_MESSAGE, 0, 0, "a message needs a text or HTML body");
+    size_t start = out->len;
+    int rc = MAILBARS_OK, cte[2] = {0, 0};
+    mb_hdr h;
+    for (int k = 0; k < 2 && !rc; k++)
+        if (m->have_part[k]) rc = encode_part(m, k, &cte[k], err);
+    if (rc) goto fail;
+    int multi = m->have_part[0] && m->have_part[1];
+    char boundary[72];
+    if (multi) {
+        for (int tries = 0;; tries++) {
+            if (m->boundary[0]) {
+                strcpy(boundary, m->boundary);
+            } else {
+                char hex[33];
+                random_hex(hex);
+                snprintf(boundary, sizeof boundary, "=_mb%s", hex);
+            }
+            size_t bl = strlen(boundary);
+            int found = 0;
+            for (int k = 0; k < 2; k++)
+                found |= memmem(m->body[k].data, m->body[k].len, boundary, bl) != NULL;
+            if (!found) break;
+            if (m->boundary[0] || tries > 8) {
+                rc = mb_error(err, MAILBARS_ERR_BOUNDARY, 0, 0,
+                              "the boundary '%s' occurs in the encoded content", boundary);
+                goto fail;
+            }
+        }
+    }
+    /* Headers, in the documented order. */
+    for (int f = 0; f < 4 && !rc; f++) {
+        if (!m->naddr[f]) continue;
+        if (mb_hdr_begin(&h, out, field_name[f])) goto nomem;
+        const char *p = m->addr[f].data;
+        for (size_t a = 0; a < m->naddr[f] && !rc; a++) {
+            size_t nl = strlen(p);
+            const char *spec = p + nl + 1;
+            size_t sl = strlen(spec);
+            if (a && mb_hdr_raw(&h, ",", 1)) goto nomem;
+            rc = mb_address_write(&h, &m->cs, p, nl, spec, sl, err);
+            if (rc && err) snprintf(err->part, sizeof err->part, "%s", field_name[f]);
+            p = spec + sl + 1;
+        }
+        if (!rc && mb_hdr_end(&h)) goto nomem;
+    }
+    if (rc) goto fail;
+    if (m->have_subject) {
+        if (mb_hdr_begin(&h, out, "Subject")) goto nomem;
+        rc = mb_hdr_unstructured(&h, &m->cs, m->subject.data ? m->subject.data : "", m->subject.len,
+                                 "subject", err);
+        if (rc) goto fail;
+        if (mb_hdr_end(&h)) goto nomem;
+    }
+    if (write_date(out, m->have_date ? m->date : time(NULL), m->have_date ? m->tz : 0)) goto nomem;
+    if (m->msgid) {
+        if (mb_buf_printf(out, "Message-ID: <%s>\r\n", m->msgid)) goto nomem;
+    } else {
+        char hex[33];
+        random_hex(hex);
+        if (mb_buf_printf(out, "Message-ID: <%s@mailbars.invalid>\r\n", hex)) goto nomem;
+    }
+    if (mb_buf_puts(out, "MIME-Version: 1.0\r\n")) goto nomem;
+    if (!multi) {
+        /* The message ends in CRLF: a soft break for QP (reads back exactly), a plain CRLF
+         * for base64 (ignored by readers) and for 7bit (a reader sees one more line break). */
+        int k = m->have_part[0] ? 0 : 1;
+        const mailbars_buf *b = &m->body[k];
+        if (part_headers(m, out, k, cte[k]) || mb_buf_puts(out, "\r\n") ||
+            mailbars_buf_append(out, b->data, b->len))
+            goto nomem;
+        if (b->len && b->data[b->len - 1] != '\n' &&
+            mb_buf_puts(out, cte[k] == CTE_QP ? "=\r\n" : "\r\n"))
+            goto nomem;
+        return MAILBARS_OK;
+    }
+    if (mb_hdr_begin(&h, out, "Content-Type") || mb_hdr_token(&h, "multipart/alternative;", 22))
+        goto nomem;
+    {
+        char tok[96];
+        int n = snprintf(tok, sizeof tok, "boundary=\"%s\"", boundary);
+        if (mb_hdr_token(&h, tok, (size_t)n) || mb_hdr_end(&h)) goto nomem;
+    }
+    if (mb_buf_puts(out, "\r\n")) goto nomem;
+    for (int k = 0; k < 2; k++) {
+        if (mb_buf_printf(out, "--%s\r\n", boundary) || part_headers(m, out, k, cte[k]) ||
+            mb_buf_puts(out, "\r\n") || mailbars_buf_append(out, m->body[k].data, m->body[k].len) ||
+            mb_buf_puts(out, "\r\n")) /* the CRLF before a delimiter belongs to it */
+            goto nomem;
+    }
+    if (mb_buf_printf(out, "--%s--\r\n", boundary)) goto nomem;
+    return MAILBARS_OK;
+nomem:
+    rc = mb_error(err, MAILBARS_ERR_NOMEM, 0, 0, NULL);
+fail:
+    out->len = start;
+    if (out->data) out->data[start] = 0;
+    return rc;
+}

@@ -1,0 +1,161 @@
+/* Quoted-printable (RFC 2045 6.7). The encoder is table-driven: runs of safe bytes are copied
+ * at once, the worst-case output is reserved once, and bytes are written through a raw
+ * pointer. Besides RFC 2045's rules it encodes a '.' or "From " that would start a line, so
+ * bodies survive SMTP dot-stuffing and mbox "From " quoting untouched. */
+#include "mime_internal.h"
+
+enum { QP_SAFE = 0, QP_ENC = 1, QP_WS = 2, QP_BRK = 3 };
+
+/* Byte classes: printable ASCII except '=' is safe; space and tab are safe unless trailing;
+ * CR and LF are line breaks in text mode; everything else is encoded. */
+static const unsigned char qp_class[256] = {
+    1, 1, 1, 1, 1, 1, 1, 1, 1, 2, 3, 1, 1, 3, 1, 1, /* 0x00 */
+    1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, /* 0x10 */
+    2, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, /* 0x20 */
+    0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 1, 0, 0, /* 0x30: '=' encoded */
+    0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, /* 0x40 */
+    0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, /* 0x50 */
+    0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, /* 0x60 */
+    0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 1, /* 0x70: DEL encoded */
+    1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1,
+    1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1,
+    1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1,
+    1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1};
+
+static const char qp_hex[] = "0123456789ABCDEF";
+
+/* Longest run of characters before a soft break ("=" makes the line 76). */
+#define QP_ROOM 75
+
+/* Encodes `len` bytes; see mailbars_qp_encode. MB_QP_TERMINATE makes the output end in CRLF,
+ * with a soft break when the input did not end in a line break (decoders then add nothing). */
+int mb_qp_encode(const char *src, size_t len, unsigned flags, mailbars_buf *out) {
+    const unsigned char *s = (const unsigned char *)src;
+    const int text = (flags & MB_QP_TEXT) != 0;
+    if (len > SIZE_MAX / 4 - 64) return MAILBARS_ERR_NOMEM;
+    /* Worst case: 3 characters per byte plus a 3-byte soft break per 25 encoded bytes. */
+    if (mailbars_buf_reserve(out, len * 3 + len / 8 + 16) != MAILBARS_OK) return MAILBARS_ERR_NOMEM;
+    char *d = out->data + out->len;
+    size_t col = 0, i = 0;
+    while (i < len) {
+        unsigned c = s[i];
+        unsigned k = qp_class[c];
+        if (k == QP_BRK) {
+            if (!text) goto encode;
+            i += (c == '\r' && i + 1 < len && s[i + 1] == '\n') ? 2 : 1;
+            *d++ = '\r';
+            *d++ = '\n';
+            col = 0;
+            continue;
+        }
+        if (col == 0 && (c == '.' || (c == 'F' && len - i >= 5 && memcmp(s + i, "From ", 5) == 0)))
+            goto encode;
+        if (k == QP_SAFE) {
+            if (col >= QP_ROOM) goto soft;
+            size_t lim = len - i < QP_ROOM - col ? len : i + (QP_ROOM - col);
+            size_t j = i + 1;
+            while (j < lim && qp_class[s[j]] == QP_SAFE) j++;
+            memcpy(d, s + i, j - i);
+            d += j - i;
+            col += j - i;
+            i = j;
+            continue;
+        }
+        if (k == QP_WS) {
+            int trailing = i + 1 == len || (text && qp_class[s[i + 1]] == QP_BRK);
+            if (!trailing) {
+                if (col >= QP_ROOM) goto soft;
+                *d++ = (char)c;
+                col++;
+                i++;
+                continue;
+            }
+        }
+    encode:
+        if (col + 3 > QP_ROOM) goto soft;
+        d[0] = '=';
+        d[1] = qp_hex[c >> 4];
+        d[2] = qp_hex[c & 15];
+        d += 3;
+        col += 3;
+        i++;
+        continue;
+    soft:
+        d[0] = '=';
+        d[1] = '\r';
+        d[2] = '\n';
+        d += 3;
+        col = 0;
+    }
+    if ((flags & MB_QP_TERMINATE) && col > 0) {
+        d[0] = '=';
+        d[1] = '\r';
+        d[2] = '\n';
+        d += 3;
+    }
+    out->len = (size_t)(d - out->data);
+    out->data[out->len] = 0;
+    return MAILBARS_OK;
+}
+
+/* Public entry: text mode turns every line break into CRLF; binary mode encodes CR and LF. */
+int mailbars_qp_encode(const char *src, size_t len, int text, mailbars_buf *out) {
+    return mb_qp_encode(src, len, text ? MB_QP_TEXT : 0, out);
+}
+
+/* Value of a hex digit (either case), or -1. */
+static int qp_hexval(unsigned c) {
+    if (c >= '0' && c <= '9') return (int)(c - '0');
+    if (c >= 'A' && c <= 'F') return (int)(c - 'A' + 10);
+    if (c >= 'a' && c <= 'f') return (int)(c - 'a' + 10);
+    return -1;
+}
+
+/* Decodes quoted-printable: "=XX" escapes, soft breaks ("=" then optional transport
+ * whitespace then CRLF or LF, or the end), trailing whitespace on a line dropped (RFC 2045
+ * rule 3); a malformed escape is kept literally. */
+int mailbars_qp_decode(const char *src, size_t len, mailbars_buf *out) {
+    const unsigned char *s = (const unsigned char *)src;
+    if (mailbars_buf_reserve(out, len) != MAILBARS_OK) return MAILBARS_ERR_NOMEM;
+    char *d = out->data + out->len;
+    size_t i = 0;
+    while (i < len) {
+        unsigned c = s[i];
+        if (c == '=') {
+            int hi = i + 2 < len ? qp_hexval(s[i + 1]) : -1;
+            int lo = hi >= 0 ? qp_hexval(s[i + 2]) : -1;
+            if (hi >= 0 && lo >= 0) {
+                *d++ = (char)(hi << 4 | lo);
+                i += 3;
+                continue;
+            }
+            size_t j = i + 1;
+            while (j < len && (s[j] == ' ' || s[j] == '\t')) j++;
+            if (j == len) break;
+            if (s[j] == '\n' || (s[j] == '\r' && j + 1 < len && s[j + 1] == '\n')) {
+                i = j + (s[j] == '\r' ? 2 : 1);
+                continue;
+            }
+            *d++ = '=';
+            i++;
+            continue;
+        }
+        if (c == ' ' || c == '\t') {
+            size_t j = i;
+            while (j < len && (s[j] == ' ' || s[j] == '\t')) j++;
+            if (j == len || s[j] == '\n' || (s[j] == '\r' && j + 1 < len && s[j + 1] == '\n')) {
+                i = j;
+                continue;
+            }
+            memcpy(d, s + i, j - i);
+            d += j - i;
+            i = j;
+            continue;
+        }
+        *d++ = (char)c;
+        i++;
+    }
+    out->len = (size_t)(d - out->data);
+    out->data[out->len] = 0;
+    return MAILBARS_OK;
+}
