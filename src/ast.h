@@ -81,7 +81,7 @@ struct ast_node {
             ast_strip open_strip, inverse_strip, close_strip;
         } block;
         struct {
-            ast_node *name; /* PATH, STRING, NUMBER... or SUBEXPR for {{> (dyn)}} */
+            ast_node *name;  /* PATH, STRING, NUMBER... or SUBEXPR for {{> (dyn)}} */
             ast_list params; /* at most one: the context */
             ast_node *hash;
             ast_str indent; /* whitespace before a standalone partial, else empty */

@@ -138,10 +138,14 @@ size_t mb_utf8_check(const unsigned char *s, size_t len) {
         }
         size_t n;
         unsigned min;
-        if (c >= 0xC2 && c <= 0xDF) n = 1, min = 0x80;
-        else if (c >= 0xE0 && c <= 0xEF) n = 2, min = 0x800;
-        else if (c >= 0xF0 && c <= 0xF4) n = 3, min = 0x10000;
-        else return i;
+        if (c >= 0xC2 && c <= 0xDF)
+            n = 1, min = 0x80;
+        else if (c >= 0xE0 && c <= 0xEF)
+            n = 2, min = 0x800;
+        else if (c >= 0xF0 && c <= 0xF4)
+            n = 3, min = 0x10000;
+        else
+            return i;
         unsigned cp = c & (0x3F >> n);
         for (size_t j = 1; j <= n; j++) {
             if (i + j >= len || (s[i + j] & 0xC0) != 0x80) return i;

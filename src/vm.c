@@ -1,0 +1,1368 @@
+/* The VM: runs a compiled template over jansson data, with handlebars.js 4.7 semantics for
+ * context stacks (../), @data frames, block params, helpers, sections and partials.
+ * Program invocations recurse on the C stack (bounded by MAILBARS_LIMIT_CALL_DEPTH and
+ * MAILBARS_LIMIT_PARTIAL_DEPTH); everything else lives in the reusable render state, so a
+ * steady-state render makes no heap allocation. */
+#include "program.h"
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+
+enum { V_UNDEF, V_JSON, V_INT, V_STR };
+
+/* A value on the VM stack: JSON (borrowed unless `owned`), an integer (@index), or a string
+ * slice (@key of an object). `safe` marks a SafeString (never escaped). */
+typedef struct mb_val {
+    uint8_t t;
+    uint8_t owned;
+    uint8_t safe;
+    union {
+        json_t *j;
+        int64_t i;
+        struct {
+            const char *s;
+            size_t n;
+        } s;
+    } u;
+} mb_val;
+
+typedef struct mb_frame mb_frame;
+
+/* The saved {{#> partial}}body{{/partial}} for @partial-block. */
+typedef struct mb_pblock {
+    int32_t prog;
+    const mb_frame *caller;
+    const struct mb_pblock *outer;
+    const struct mb_data *caller_data;
+} mb_pblock;
+
+/* One @data frame (handlebars.js createFrame). Lookups walk `parent`, which matches
+ * createFrame's copy of the parent's properties. */
+typedef struct mb_data {
+    const struct mb_data *parent;
+    json_t *root;
+    json_t *vars;
+    uint8_t has_root, iter, first, last, has_pblock;
+    int64_t index;
+    mb_val key;
+    const mb_pblock *pblock;
+} mb_data;
+
+/* One program invocation: context (depths[0]), the context chain for ../, the block-param
+ * chain and the current @data frame. */
+struct mb_frame {
+    json_t *ctx;
+    const mb_frame *up;
+    const mb_frame *bp_parent;
+    const mb_val *bp;
+    uint32_t nbp;
+    const mb_data *data;
+};
+
+typedef struct mb_scope {
+    const char *name;
+    size_t len;
+    int32_t prog;
+} mb_scope;
+
+struct mailbars_render_state {
+    mailbars_render_ctx rctx;
+    const mailbars_template *t;
+    mailbars_buf out;
+    mailbars_buf *cur;
+    size_t out_limit;
+    mb_val *stack;
+    size_t sp, cap;
+    uint64_t steps, iters;
+    uint64_t partial_depth, call_depth;
+    mb_scope *scope;
+    size_t nscope, capscope;
+    mailbars_buf *caps; /* capture buffers, used as a stack */
+    size_t ncaps, capcaps;
+    json_t **jargs; /* materialised helper arguments, used as a stack */
+    size_t njargs, capjargs;
+    mb_val scratch_val;
+    mailbars_buf tmp; /* value-to-string scratch */
+    mailbars_error *err;
+};
+
+struct mailbars_call {
+    mailbars_render_state *st;
+    const mb_callsite *cs;
+    const mb_frame *f;
+    json_t **args;
+    size_t argc;
+    size_t hash_base; /* index of the first hash value on the VM stack (it may move) */
+    json_t *hash;
+    mailbars_buf *out;
+    json_t *ret;
+    uint8_t ret_set, ret_safe, escapes;
+    size_t caps_base;
+    json_t *owned[8];
+    size_t nowned;
+};
+
+static int exec(mailbars_render_state *st, int32_t prog, const mb_frame *f);
+
+/* ---- errors ---- */
+
+static int vm_fail(mailbars_render_state *st, int code, int line, int column, const char *fmt, ...)
+    MB_PRINTF(5, 6);
+static int vm_fail(mailbars_render_state *st, int code, int line, int column, const char *fmt,
+                   ...) {
+    if (st->err && st->err->code) return st->err->code; /* keep the first error */
+    va_list ap;
+    va_start(ap, fmt);
+    mb_verror(st->err, code, line, column, fmt, ap);
+    va_end(ap);
+    return code;
+}
+
+static int vm_nomem(mailbars_render_state *st) {
+    return vm_fail(st, MAILBARS_ERR_NOMEM, 0, 0, "out of memory");
+}
+
+/* ---- output ---- */
+
+/* Slow path of out_write: grows the buffer without ever exceeding the output limit. */
+static int out_grow(mailbars_render_state *st, mailbars_buf *b, size_t n) {
+    if (b->len + n > st->out_limit)
+        return vm_fail(st, MAILBARS_ERR_LIMIT_OUTPUT, 0, 0, "output exceeds the limit of %zu bytes",
+                       st->out_limit);
+    size_t need = b->len + n + 1, cap = b->cap ? b->cap : 256;
+    while (cap < need) cap *= 2;
+    if (cap > st->out_limit + 1) cap = st->out_limit + 1;
+    if (cap < need) cap = need;
+    char *d = mb_realloc(b->data, cap);
+    if (!d) return vm_nomem(st);
+    b->data = d;
+    b->cap = cap;
+    return MAILBARS_OK;
+}
+
+static inline int out_write(mailbars_render_state *st, mailbars_buf *b, const char *s, size_t n) {
+    if (MB_UNLIKELY(b->len + n + 1 > b->cap) && out_grow(st, b, n)) return st->err->code;
+    memcpy(b->data + b->len, s, n);
+    b->len += n;
+    b->data[b->len] = 0;
+    return MAILBARS_OK;
+}
+
+static const unsigned char esc_class[256] = {
+    ['&'] = 1, ['<'] = 2, ['>'] = 3, ['"'] = 4, ['\''] = 5, ['`'] = 6, ['='] = 7,
+};
+static const char *const esc_text[] = {"",       "&amp;",  "&lt;",   "&gt;",
+                                       "&quot;", "&#x27;", "&#x60;", "&#x3D;"};
+static const unsigned char esc_len[] = {0, 5, 4, 4, 6, 6, 6, 6};
+
+/* HTML-escapes into the output, copying runs of safe bytes at once. */
+static int out_escaped(mailbars_render_state *st, mailbars_buf *b, const char *s, size_t n) {
+    const unsigned char *p = (const unsigned char *)s, *end = p + n;
+    while (p < end) {
+        const unsigned char *run = p;
+        while (p < end && !esc_class[*p]) p++;
+        if (p > run && out_write(st, b, (const char *)run, (size_t)(p - run))) return st->err->code;
+        if (p == end) break;
+        unsigned c = esc_class[*p++];
+        if (out_write(st, b, esc_text[c], esc_len[c])) return st->err->code;
+    }
+    return MAILBARS_OK;
+}
+
+static inline int is_nullish(const mb_val *v) {
+    return v->t == V_UNDEF || (v->t == V_JSON && (!v->u.j || json_is_null(v->u.j)));
+}
+
+/* Appends a value as JavaScript's String() would, escaping unless raw or SafeString. */
+static int out_value(mailbars_render_state *st, mailbars_buf *b, const mb_val *v, int escape) {
+    char num[40];
+    switch (v->t) {
+    case V_UNDEF: return MAILBARS_OK;
+    case V_INT: return out_write(st, b, num, (size_t)sprintf(num, "%lld", (long long)v->u.i));
+    case V_STR:
+        return escape && !v->safe ? out_escaped(st, b, v->u.s.s, v->u.s.n)
+                                  : out_write(st, b, v->u.s.s, v->u.s.n);
+    default: break;
+    }
+    json_t *j = v->u.j;
+    if (!j) return MAILBARS_OK;
+    if (json_is_string(j)) {
+        return escape && !v->safe ? out_escaped(st, b, json_string_value(j), json_string_length(j))
+                                  : out_write(st, b, json_string_value(j), json_string_length(j));
+    }
+    mailbars_buf_reset(&st->tmp);
+    if (mailbars_value_to_string(j, &st->tmp)) return vm_nomem(st);
+    if (!st->tmp.len) return MAILBARS_OK;
+    return escape && !v->safe ? out_escaped(st, b, st->tmp.data, st->tmp.len)
+                              : out_write(st, b, st->tmp.data, st->tmp.len);
+}
+
+/* ---- values ---- */
+
+static inline mb_val vjson(json_t *j) {
+    mb_val v = {0};
+    v.t = j ? V_JSON : V_UNDEF;
+    v.u.j = j;
+    return v;
+}
+
+static void val_release(mb_val *v) {
+    if (v->owned && v->t == V_JSON) json_decref(v->u.j);
+    v->owned = 0;
+}
+
+/* handlebars.js falsiness for if/unless (no includeZero): false, null, undefined, "", 0, NaN, [].
+ */
+static int val_truthy(const mb_val *v) {
+    switch (v->t) {
+    case V_UNDEF: return 0;
+    case V_INT: return v->u.i != 0;
+    case V_STR: return v->u.s.n != 0;
+    default: return mailbars_value_is_truthy(v->u.j);
+    }
+}
+
+/* A JSON view of a value for helpers and contexts; *owned receives a new reference to release
+ * (or NULL). Returns NULL for undefined. */
+static json_t *val_json(const mb_val *v, json_t **owned) {
+    *owned = NULL;
+    switch (v->t) {
+    case V_JSON: return v->u.j;
+    case V_INT: return *owned = json_integer(v->u.i);
+    case V_STR: return *owned = json_stringn_nocheck(v->u.s.s, v->u.s.n);
+    default: return NULL;
+    }
+}
+
+/* Number of UTF-16 code units in UTF-8 text (JavaScript's String length). */
+static int64_t utf16_length(const char *s, size_t n) {
+    int64_t len = 0;
+    for (size_t i = 0; i < n; i++) {
+        unsigned char c = (unsigned char)s[i];
+        if ((c & 0xC0) != 0x80) len += c >= 0xF0 ? 2 : 1;
+    }
+    return len;
+}
+
+/* Parses a canonical array index ("0", "17"; no sign, no leading zeros). */
+static int array_index(const char *k, size_t n, size_t *out) {
+    if (!n || n > 10 || (n > 1 && k[0] == '0')) return 0;
+    uint64_t v = 0;
+    for (size_t i = 0; i < n; i++) {
+        if (k[i] < '0' || k[i] > '9') return 0;
+        v = v * 10 + (uint64_t)(k[i] - '0');
+    }
+    if (v >= 4294967295u) return 0;
+    *out = (size_t)v;
+    return 1;
+}
+
+/* handlebars.js lookupProperty for JSON: own properties only (arrays: indexes and length,
+ * strings: length). Sets *found when the property exists (for strict mode's `in`). */
+static mb_val prop(const mb_val *base, const char *key, size_t len, int *found) {
+    mb_val r = {0};
+    *found = 0;
+    if (base->t == V_STR || (base->t == V_JSON && base->u.j && json_is_string(base->u.j))) {
+        if (len == 6 && !memcmp(key, "length", 6)) {
+            r.t = V_INT;
+            r.u.i = base->t == V_STR
+                        ? utf16_length(base->u.s.s, base->u.s.n)
+                        : utf16_length(json_string_value(base->u.j), json_string_length(base->u.j));
+        }
+        return r;
+    }
+    if (base->t != V_JSON || !base->u.j) return r;
+    json_t *j = base->u.j;
+    if (json_is_object(j)) {
+        json_t *v = json_object_getn(j, key, len);
+        if (v) *found = 1, r.t = V_JSON, r.u.j = v;
+    } else if (json_is_array(j)) {
+        size_t idx;
+        if (len == 6 && !memcmp(key, "length", 6)) {
+            *found = 1;
+            r.t = V_INT;
+            r.u.i = (int64_t)json_array_size(j);
+        } else if (array_index(key, len, &idx) && idx < json_array_size(j)) {
+            *found = 1;
+            r.t = V_JSON;
+            r.u.j = json_array_get(j, idx);
+        }
+    }
+    return r;
+}
+
+/* The value of @name in a data frame chain. */
+static mb_val data_get(const mb_data *d, const char *name, size_t len, int *found) {
+    mb_val r = {0};
+    *found = 0;
+    for (; d; d = d->parent) {
+        if (d->iter) {
+            if (len == 5 && !memcmp(name, "index", 5)) {
+                r.t = V_INT, r.u.i = d->index, *found = 1;
+                return r;
+            }
+            if (len == 3 && !memcmp(name, "key", 3)) {
+                *found = 1;
+                return d->key;
+            }
+            if (len == 5 && !memcmp(name, "first", 5)) {
+                *found = 1;
+                return vjson(json_boolean(d->first));
+            }
+            if (len == 4 && !memcmp(name, "last", 4)) {
+                *found = 1;
+                return vjson(json_boolean(d->last));
+            }
+        }
+        if (d->has_root && len == 4 && !memcmp(name, "root", 4)) {
+            *found = 1;
+            return vjson(d->root);
+        }
+        if (d->vars) {
+            json_t *v = json_object_getn(d->vars, name, len);
+            if (v) {
+                *found = 1;
+                return vjson(v);
+            }
+        }
+    }
+    return r;
+}
+
+static const mb_pblock *data_pblock(const mb_data *d) {
+    for (; d; d = d->parent)
+        if (d->has_pblock) return d->pblock;
+    return NULL;
+}
+
+/* String(v) for error messages, as JavaScript would concatenate it. */
+static const char *val_cstr(mailbars_render_state *st, const mb_val *v) {
+    mailbars_buf_reset(&st->tmp);
+    if (v->t == V_UNDEF) return "undefined";
+    if (v->t == V_JSON && json_is_null(v->u.j)) return "null";
+    int dummy = 0;
+    (void)dummy;
+    if (v->t == V_INT)
+        mb_buf_printf(&st->tmp, "%lld", (long long)v->u.i);
+    else if (v->t == V_STR)
+        mailbars_buf_append(&st->tmp, v->u.s.s, v->u.s.n);
+    else
+        mailbars_value_to_string(v->u.j, &st->tmp);
+    return st->tmp.data ? st->tmp.data : "";
+}
+
+/* Resolves a compiled path in frame f. */
+static int lookup(mailbars_render_state *st, const mb_path *p, const mb_frame *f, mb_val *out) {
+    mb_val v = {0};
+    uint32_t i = 0;
+    int found;
+    switch (p->kind) {
+    case PATH_THIS:
+    case PATH_CTX: {
+        const mb_frame *d = f;
+        for (unsigned k = 0; k < p->depth && d; k++) d = d->up;
+        if (p->kind == PATH_THIS) {
+            *out = d ? vjson(d->ctx) : (mb_val){0};
+            return MAILBARS_OK;
+        }
+        if (p->compat) {
+            /* Mustache-style: the first context on the stack that has the name */
+            for (const mb_frame *c = f; c; c = c->up) {
+                mb_val base = vjson(c->ctx);
+                mb_val r = prop(&base, p->parts[0].key, p->parts[0].len, &found);
+                if (!is_nullish(&r)) {
+                    v = r;
+                    break;
+                }
+            }
+            i = 1;
+        } else {
+            v = d ? vjson(d->ctx) : (mb_val){0};
+        }
+        break;
+    }
+    case PATH_DATA: {
+        const mb_data *d = f->data;
+        for (unsigned k = 0; k < p->depth && d; k++) d = d->parent;
+        if (!d) break;
+        if (p->nparts == 1 && p->strict_terminal) {
+            v = data_get(d, p->parts[0].key, p->parts[0].len, &found);
+            if (!found)
+                return vm_fail(st, MAILBARS_ERR_STRICT, p->line, p->column + 1,
+                               "\"%s\" not defined in [object Object] - %d:%d", p->parts[0].key,
+                               p->line, p->column);
+        } else {
+            v = data_get(d, p->parts[0].key, p->parts[0].len, &found);
+        }
+        i = 1;
+        break;
+    }
+    case PATH_BLOCKPARAM: {
+        const mb_frame *b = f;
+        for (unsigned k = 0; k < p->bp_depth && b; k++) b = b->bp_parent;
+        if (b && p->bp_index < b->nbp) v = b->bp[p->bp_index];
+        v.owned = 0;
+        break;
+    }
+    }
+    for (; i < p->nparts; i++) {
+        const mb_seg *s = &p->parts[i];
+        int last = i + 1 == p->nparts;
+        if (last && p->strict_terminal) {
+            int objlike = v.t == V_JSON && v.u.j && (json_is_object(v.u.j) || json_is_array(v.u.j));
+            mb_val r = objlike ? prop(&v, s->key, s->len, &found) : (mb_val){0};
+            if (!objlike || !found)
+                return vm_fail(st, MAILBARS_ERR_STRICT, p->line, p->column + 1,
+                               "\"%s\" not defined in %s - %d:%d", s->key, val_cstr(st, &v),
+                               p->line, p->column);
+            v = r;
+            break;
+        }
+        if (is_nullish(&v)) {
+            if (p->strict_chain)
+                return vm_fail(st, MAILBARS_ERR_STRICT, p->line, p->column + 1,
+                               "Cannot read properties of %s (reading '%s')",
+                               v.t == V_UNDEF || !v.u.j ? "undefined" : "null", s->key);
+            break; /* null stays null, undefined stays undefined */
+        }
+        v = prop(&v, s->key, s->len, &found);
+    }
+    *out = v;
+    return MAILBARS_OK;
+}
+
+/* ---- stacks ---- */
+
+static int stack_reserve(mailbars_render_state *st, size_t n) {
+    if (st->sp + n <= st->cap) return MAILBARS_OK;
+    size_t cap = st->cap ? st->cap * 2 : 64;
+    while (cap < st->sp + n) cap *= 2;
+    mb_val *s = mb_realloc(st->stack, cap * sizeof *s);
+    if (!s) return vm_nomem(st);
+    st->stack = s;
+    st->cap = cap;
+    return MAILBARS_OK;
+}
+
+static void pop_n(mailbars_render_state *st, size_t n) {
+    while (n--) val_release(&st->stack[--st->sp]);
+}
+
+static mailbars_buf *capture_acquire(mailbars_render_state *st) {
+    if (st->ncaps == st->capcaps) {
+        size_t cap = st->capcaps ? st->capcaps * 2 : 4;
+        mailbars_buf *c = mb_realloc(st->caps, cap * sizeof *c);
+        if (!c) return vm_nomem(st), NULL;
+        for (size_t i = st->capcaps; i < cap; i++) mailbars_buf_init(&c[i]);
+        st->caps = c;
+        st->capcaps = cap;
+    }
+    mailbars_buf *b = &st->caps[st->ncaps++];
+    mailbars_buf_reset(b);
+    return b;
+}
+
+static int scope_push(mailbars_render_state *st, const mb_inline *in, uint32_t n) {
+    if (st->nscope + n > st->capscope) {
+        size_t cap = st->capscope ? st->capscope * 2 : 16;
+        while (cap < st->nscope + n) cap *= 2;
+        mb_scope *s = mb_realloc(st->scope, cap * sizeof *s);
+        if (!s) return vm_nomem(st);
+        st->scope = s;
+        st->capscope = cap;
+    }
+    for (uint32_t i = 0; i < n; i++)
+        st->scope[st->nscope++] = (mb_scope){in[i].name, in[i].len, in[i].program};
+    return MAILBARS_OK;
+}
+
+/* A child frame for running a block program with context ctx, as handlebars.js's
+ * wrapProgram does: a new entry on the ../ chain only when the context changes. */
+static void child_frame(mb_frame *c, const mb_frame *parent, json_t *ctx, const mb_data *data) {
+    c->ctx = ctx;
+    c->up = ctx == parent->ctx ? parent->up : parent;
+    c->bp_parent = parent;
+    c->bp = NULL;
+    c->nbp = 0;
+    c->data = data;
+}
+
+static int run_program(mailbars_render_state *st, int32_t prog, const mb_frame *parent, json_t *ctx,
+                       const mb_data *data, const mb_val *bp, uint32_t nbp) {
+    if (prog < 0) return MAILBARS_OK;
+    mb_frame c;
+    child_frame(&c, parent, ctx, data);
+    c.bp = bp;
+    c.nbp = nbp;
+    return exec(st, prog, &c);
+}
+
+/* ---- helpers ---- */
+
+static json_t *call_own(mailbars_call *call, json_t *j) {
+    if (!j) return NULL;
+    if (call->nowned < sizeof call->owned / sizeof call->owned[0]) {
+        call->owned[call->nowned++] = j;
+    } else {
+        /* rare: too many materialised values in one call; keep them for the render's end */
+        json_decref(j);
+        return NULL;
+    }
+    return j;
+}
+
+/* Calls `h` for call site cs with the values args[0..nparams+nhash); the result goes to *res
+ * (mode OP_CALL) or is appended to the current output. */
+static int invoke(mailbars_render_state *st, const mb_frame *f, const mb_callsite *cs,
+                  const mb_helper *h, mb_val *args, uint8_t op, uint8_t flags, mb_val *res) {
+    if (++st->call_depth > st->rctx.limits[MAILBARS_LIMIT_CALL_DEPTH]) {
+        st->call_depth--;
+        return vm_fail(st, MAILBARS_ERR_LIMIT_CALL_DEPTH, 0, 0,
+                       "helper call depth exceeds the limit of %llu",
+                       (unsigned long long)st->rctx.limits[MAILBARS_LIMIT_CALL_DEPTH]);
+    }
+    mailbars_call call = {0};
+    call.st = st;
+    call.cs = cs;
+    call.f = f;
+    call.argc = cs->nparams;
+    call.hash_base = cs->nhash ? (size_t)(args - st->stack) + cs->nparams : 0;
+    call.escapes = (flags & OUTF_ESCAPE) != 0;
+    size_t jbase = st->njargs;
+    int rc = MAILBARS_OK;
+    if (st->njargs + cs->nparams > st->capjargs) {
+        size_t cap = st->capjargs ? st->capjargs * 2 : 16;
+        while (cap < st->njargs + cs->nparams) cap *= 2;
+        json_t **n = mb_realloc(st->jargs, cap * sizeof *n);
+        if (!n) {
+            st->call_depth--;
+            return vm_nomem(st);
+        }
+        st->jargs = n;
+        st->capjargs = cap;
+    }
+    call.args = st->jargs + jbase;
+    st->njargs += cs->nparams;
+    for (uint32_t i = 0; i < cs->nparams; i++) {
+        json_t *owned;
+        call.args[i] = val_json(&args[i], &owned);
+        if (owned)
+            call_own(&call, owned);
+        else if (args[i].t != V_JSON && args[i].t != V_UNDEF)
+            rc = vm_nomem(st);
+    }
+    call.caps_base = st->ncaps;
+    mailbars_buf *cap = NULL;
+    if (op == OP_CALL) {
+        cap = capture_acquire(st);
+        if (!cap) rc = st->err->code;
+    }
+    call.out = cap ? cap : st->cur;
+    if (!rc) {
+        rc = h->fn(&call, h->userdata);
+        if (rc && !(st->err && st->err->code))
+            vm_fail(st, rc, 0, 0, "helper '%s' failed: %s", cs->name, mailbars_status_message(rc));
+        if (rc) rc = st->err && st->err->code ? st->err->code : rc;
+    }
+    if (!rc) {
+        mb_val r = vjson(call.ret);
+        r.owned = call.ret != NULL;
+        r.safe = call.ret_safe;
+        call.ret = NULL;
+        if (op == OP_CALL) {
+            if (cap->len) {
+                /* written text, then the returned value, as one SafeString */
+                if (!is_nullish(&r) && out_value(st, cap, &r, 0)) rc = st->err->code;
+                val_release(&r);
+                json_t *s = rc ? NULL : json_stringn_nocheck(cap->data, cap->len);
+                if (!rc && !s) rc = vm_nomem(st);
+                *res = vjson(s);
+                res->owned = s != NULL;
+                res->safe = 1;
+            } else {
+                *res = r;
+            }
+        } else {
+            rc = out_value(st, st->cur, &r, (flags & OUTF_ESCAPE) && op == OP_CALL_OUT);
+            val_release(&r);
+        }
+    }
+    json_decref(call.ret);
+    json_decref(call.hash);
+    for (size_t i = 0; i < call.nowned; i++) json_decref(call.owned[i]);
+    st->ncaps = call.caps_base;
+    st->njargs = jbase;
+    st->call_depth--;
+    return rc;
+}
+
+/* Runs a helper call instruction: pops its arguments, handles helperMissing. */
+static int do_call(mailbars_render_state *st, const mb_frame *f, const mb_callsite *cs, uint8_t op,
+                   uint8_t flags) {
+    size_t nargs = cs->nparams + cs->nhash;
+    mb_val *args = &st->stack[st->sp - nargs];
+    const mb_helper *h = cs->helper;
+    if (!h) h = st->t->helper_missing;
+    if (!h) {
+        pop_n(st, nargs);
+        return vm_fail(st, MAILBARS_ERR_MISSING_HELPER, 0, 0, "Missing helper: \"%s\"", cs->name);
+    }
+    mb_val res = {0};
+    int rc = invoke(st, f, cs, h, args, op, flags, &res);
+    pop_n(st, nargs);
+    if (rc) return rc;
+    if (op == OP_CALL) st->stack[st->sp++] = res;
+    return MAILBARS_OK;
+}
+
+/* ---- iteration (built-in each, and sections over arrays) ---- */
+
+typedef struct key_ref {
+    const char *key;
+    size_t len;
+    json_t *value;
+    size_t index;
+} key_ref;
+
+static int key_ref_cmp(const void *a, const void *b) {
+    const key_ref *x = a, *y = b;
+    return (x->index > y->index) - (x->index < y->index);
+}
+
+static int count_iteration(mailbars_render_state *st) {
+    if (MB_UNLIKELY(st->iters == 0))
+        return vm_fail(st, MAILBARS_ERR_LIMIT_ITERATIONS, 0, 0,
+                       "each iterations exceed the limit of %llu",
+                       (unsigned long long)st->rctx.limits[MAILBARS_LIMIT_ITERATIONS]);
+    st->iters--;
+    return MAILBARS_OK;
+}
+
+/* handlebars.js's built-in each over v; returns MAILBARS_OK and sets *n to the iterations. */
+static int run_each(mailbars_render_state *st, const mb_frame *f, const mb_callsite *cs,
+                    const mb_val *v, size_t *n) {
+    *n = 0;
+    if (v->t != V_JSON || !v->u.j) return MAILBARS_OK;
+    json_t *j = v->u.j;
+    mb_data d = {0};
+    d.parent = f->data;
+    d.iter = 1;
+    const mb_data *dp = (st->t->flags & MAILBARS_NO_DATA) && !f->data ? NULL : &d;
+    mb_val bp[2];
+    int rc = MAILBARS_OK;
+    if (json_is_array(j)) {
+        size_t len = json_array_size(j);
+        for (size_t i = 0; i < len && !rc; i++) {
+            if ((rc = count_iteration(st))) break;
+            json_t *item = json_array_get(j, i);
+            d.index = (int64_t)i;
+            d.key.t = V_INT;
+            d.key.u.i = (int64_t)i;
+            d.first = i == 0;
+            d.last = i + 1 == len;
+            bp[0] = vjson(item);
+            bp[1] = d.key;
+            rc = run_program(st, cs->fn, f, item, dp, bp, 2);
+            (*n)++;
+        }
+        return rc;
+    }
+    if (!json_is_object(j)) return MAILBARS_OK;
+    size_t len = json_object_size(j);
+    /* JavaScript orders integer-like keys first, ascending, then the rest in insertion order */
+    size_t nint = 0;
+    const char *key;
+    json_t *val;
+    size_t klen, idx;
+    json_object_keylen_foreach(j, key, klen, val) {
+        if (array_index(key, klen, &idx)) nint++;
+    }
+    key_ref *order = NULL;
+    if (nint) {
+        order = mb_malloc(len * sizeof *order);
+        if (!order) return vm_nomem(st);
+        size_t a = 0, b = nint;
+        json_object_keylen_foreach(j, key, klen, val) {
+            if (array_index(key, klen, &idx))
+                order[a++] = (key_ref){key, klen, val, idx};
+            else
+                order[b++] = (key_ref){key, klen, val, 0};
+        }
+        qsort(order, nint, sizeof *order, key_ref_cmp);
+    }
+    size_t i = 0;
+    void *it = json_object_iter(j);
+    for (; i < len && !rc; i++) {
+        if (order) {
+            key = order[i].key, klen = order[i].len, val = order[i].value;
+        } else {
+            key = json_object_iter_key(it);
+            klen = json_object_iter_key_len(it);
+            val = json_object_iter_value(it);
+            it = json_object_iter_next(j, it);
+        }
+        if ((rc = count_iteration(st))) break;
+        d.index = (int64_t)i;
+        d.key.t = V_STR;
+        d.key.u.s.s = key;
+        d.key.u.s.n = klen;
+        d.first = i == 0;
+        d.last = i + 1 == len;
+        bp[0] = vjson(val);
+        bp[1] = d.key;
+        rc = run_program(st, cs->fn, f, val, dp, bp, 2);
+        (*n)++;
+    }
+    mb_free(order);
+    return rc;
+}
+
+/* blockHelperMissing: a section over a data value. */
+static int do_section(mailbars_render_state *st, const mb_frame *f, const mb_callsite *cs,
+                      mb_val *v) {
+    if (st->t->block_helper_missing) {
+        /* hand the value to the custom hook as its one argument */
+        mb_callsite one = *cs;
+        one.nparams = 1;
+        one.nhash = 0;
+        return invoke(st, f, &one, st->t->block_helper_missing, v, OP_CALL_BLOCK, 0, NULL);
+    }
+    if (v->t == V_JSON && v->u.j && json_is_true(v->u.j))
+        return run_program(st, cs->fn, f, f->ctx, f->data, NULL, 0);
+    if (is_nullish(v) || (v->t == V_JSON && json_is_false(v->u.j)))
+        return run_program(st, cs->inverse, f, f->ctx, f->data, NULL, 0);
+    if (v->t == V_JSON && json_is_array(v->u.j)) {
+        if (!json_array_size(v->u.j))
+            return run_program(st, cs->inverse, f, f->ctx, f->data, NULL, 0);
+        size_t n;
+        int rc = run_each(st, f, cs, v, &n);
+        if (!rc && !n) rc = run_program(st, cs->inverse, f, f->ctx, f->data, NULL, 0);
+        return rc;
+    }
+    json_t *owned;
+    json_t *ctx = val_json(v, &owned);
+    int rc = run_program(st, cs->fn, f, ctx, f->data, NULL, 0);
+    json_decref(owned);
+    return rc;
+}
+
+/* ---- partials ---- */
+
+static const mb_partial_entry *find_partial(const mailbars_template *t, const char *name,
+                                            size_t len) {
+    size_t lo = 0, hi = t->npartials;
+    while (lo < hi) {
+        size_t mid = (lo + hi) / 2;
+        const mb_partial_entry *e = &t->partials[mid];
+        size_t n = e->len < len ? e->len : len;
+        int r = memcmp(e->name, name, n);
+        if (!r) r = (e->len > len) - (e->len < len);
+        if (!r) return e;
+        if (r < 0)
+            lo = mid + 1;
+        else
+            hi = mid;
+    }
+    return NULL;
+}
+
+/* Prefixes every line of out[start..] with indent, except an empty last line (the
+ * handlebars.js partial indentation rule). */
+static int indent_region(mailbars_render_state *st, mailbars_buf *b, size_t start,
+                         const char *indent, size_t ilen) {
+    size_t end = b->len;
+    if (end == start) return MAILBARS_OK;
+    size_t k = 1;
+    for (size_t i = start; i < end; i++)
+        if (b->data[i] == '\n' && i + 1 < end) k++;
+    size_t extra = k * ilen;
+    if (b->len + extra + 1 > b->cap && out_grow(st, b, extra)) return st->err->code;
+    char *d = b->data;
+    size_t src = end, dst = end + extra;
+    d[dst] = 0;
+    while (src > start) {
+        char ch = d[--src];
+        d[--dst] = ch;
+        if (src > start && d[src - 1] == '\n' && src < end) {
+            dst -= ilen;
+            memcpy(d + dst, indent, ilen);
+        }
+    }
+    dst -= ilen;
+    memcpy(d + dst, indent, ilen);
+    b->len = end + extra;
+    return MAILBARS_OK;
+}
+
+static int do_partial(mailbars_render_state *st, const mb_frame *f, const mb_partial_site *ps) {
+    size_t nargs = (ps->name ? 0 : 1) + ps->has_context + ps->nhash;
+    mb_val *args = &st->stack[st->sp - nargs];
+    const char *name = ps->name;
+    size_t nlen = ps->name_len;
+    int rc = MAILBARS_OK;
+    json_t *owned_ctx = NULL, *hash_ctx = NULL;
+    if (!name) {
+        mb_val *nv = &args[0];
+        if (nv->t == V_STR)
+            name = nv->u.s.s, nlen = nv->u.s.n;
+        else if (nv->t == V_JSON && nv->u.j && json_is_string(nv->u.j))
+            name = json_string_value(nv->u.j), nlen = json_string_length(nv->u.j);
+        else {
+            const char *s = val_cstr(st, nv);
+            name = s, nlen = strlen(s);
+        }
+        args++;
+    }
+    json_t *ctx = f->ctx;
+    if (ps->has_context) {
+        ctx = val_json(&args[0], &owned_ctx);
+        args++;
+    } else if (ps->explicit_ctx) {
+        ctx = NULL;
+    }
+    if (ps->nhash) {
+        /* Utils.extend({}, context, hash) */
+        hash_ctx = json_object();
+        if (!hash_ctx) rc = vm_nomem(st);
+        if (!rc && ctx && json_is_object(ctx) && json_object_update(hash_ctx, ctx))
+            rc = vm_nomem(st);
+        for (uint32_t i = 0; i < ps->nhash && !rc; i++) {
+            json_t *o, *hv = val_json(&args[i], &o);
+            if (o) {
+                if (json_object_set_new(hash_ctx, ps->hash_keys[i], o)) rc = vm_nomem(st);
+            } else if (hv) {
+                if (json_object_set(hash_ctx, ps->hash_keys[i], hv)) rc = vm_nomem(st);
+            } else {
+                json_object_del(hash_ctx, ps->hash_keys[i]);
+            }
+        }
+        ctx = hash_ctx;
+    }
+    /* resolve: @partial-block, inline partials in scope, then registered partials */
+    const mb_pblock *current_pb = data_pblock(f->data);
+    const mb_pblock *use_pb = NULL;
+    int32_t prog = -1;
+    const mb_partial_entry *entry = NULL;
+    if (!rc) {
+        if (nlen == 14 && !memcmp(name, "@partial-block", 14)) {
+            use_pb = current_pb;
+        } else {
+            for (size_t i = st->nscope; i-- > 0;)
+                if (st->scope[i].len == nlen && !memcmp(st->scope[i].name, name, nlen)) {
+                    prog = st->scope[i].prog;
+                    break;
+                }
+            if (prog < 0) {
+                entry = find_partial(st->t, name, nlen);
+                if (entry) prog = entry->program;
+            }
+        }
+    }
+    mb_pblock mine = {ps->block, f, current_pb, f->data};
+    mb_data pdata = {0};
+    pdata.parent = f->data;
+    pdata.has_pblock = 1;
+    pdata.pblock = &mine;
+    const mb_data *data = f->data;
+    if (ps->block >= 0) {
+        data = &pdata;
+        if (!use_pb && prog < 0 && !(entry && entry->error)) use_pb = &mine;
+    }
+    if (!rc && entry && entry->error) {
+        rc = vm_fail(st, entry->error->code, entry->error->line, entry->error->column, "%s",
+                     entry->error->message);
+        snprintf(st->err->part, sizeof st->err->part, "%.*s", (int)(nlen < 60 ? nlen : 60), name);
+    }
+    if (!rc && prog < 0 && !use_pb)
+        rc = vm_fail(st, MAILBARS_ERR_MISSING_PARTIAL, ps->line, ps->column + 1,
+                     "The partial %.*s could not be found", (int)nlen, name);
+    if (!rc && ++st->partial_depth > st->rctx.limits[MAILBARS_LIMIT_PARTIAL_DEPTH]) {
+        rc = vm_fail(st, MAILBARS_ERR_LIMIT_PARTIAL_DEPTH, ps->line, ps->column + 1,
+                     "partials nested deeper than the limit of %llu",
+                     (unsigned long long)st->rctx.limits[MAILBARS_LIMIT_PARTIAL_DEPTH]);
+        st->partial_depth--;
+    } else if (!rc) {
+        size_t start = st->cur->len;
+        size_t scope0 = st->nscope;
+        /* inline partials declared inside a partial block are visible to the partial */
+        if (ps->block >= 0 && st->t->progs[ps->block].ninline)
+            rc = scope_push(st, st->t->progs[ps->block].inlines, st->t->progs[ps->block].ninline);
+        if (!rc && use_pb) {
+            /* the block body runs in its caller's frame chain, with the outer partial block */
+            mb_data bdata = {0};
+            bdata.parent = data;
+            bdata.has_pblock = 1;
+            bdata.pblock = use_pb->outer;
+            const mb_frame *caller = use_pb->caller;
+            rc = run_program(st, use_pb->prog, caller, ctx, &bdata, NULL, 0);
+        } else if (!rc) {
+            mb_frame pf = {0};
+            pf.ctx = ctx;
+            if (st->t->flags & MAILBARS_COMPAT) pf.up = ctx == f->ctx ? f->up : f;
+            pf.data = data;
+            rc = exec(st, prog, &pf);
+        }
+        st->nscope = scope0;
+        st->partial_depth--;
+        if (!rc && ps->indent_len)
+            rc = indent_region(st, st->cur, start, ps->indent, ps->indent_len);
+    }
+    json_decref(hash_ctx);
+    json_decref(owned_ctx);
+    pop_n(st, nargs);
+    return rc;
+}
+
+/* ---- the interpreter ---- */
+
+static int out_path_slow(mailbars_render_state *st, const mb_frame *f, const mb_path *p,
+                         const mb_val *v, uint8_t flags) {
+    if (flags & OUTF_MISSING)
+        return vm_fail(st, MAILBARS_ERR_MISSING_VALUE, p->line, p->column + 1,
+                       "Attribute '%s' is not present in the rendering data.", p->original);
+    if ((flags & OUTF_AMBIG) && st->t->helper_missing) {
+        mb_callsite cs = {0};
+        cs.name = p->original;
+        return invoke(st, f, &cs, st->t->helper_missing, NULL, OP_CALL_OUT, flags, NULL);
+    }
+    (void)v;
+    return MAILBARS_OK;
+}
+
+static int exec(mailbars_render_state *st, int32_t prog_index, const mb_frame *f) {
+    const mailbars_template *t = st->t;
+    const mb_prog *prog = &t->progs[prog_index];
+    if (MB_UNLIKELY(++st->call_depth > st->rctx.limits[MAILBARS_LIMIT_CALL_DEPTH])) {
+        st->call_depth--;
+        return vm_fail(st, MAILBARS_ERR_LIMIT_CALL_DEPTH, 0, 0,
+                       "block nesting at render time exceeds the limit of %llu",
+                       (unsigned long long)st->rctx.limits[MAILBARS_LIMIT_CALL_DEPTH]);
+    }
+    size_t scope0 = st->nscope;
+    int rc = MAILBARS_OK;
+    if (prog->ninline && (rc = scope_push(st, prog->inlines, prog->ninline))) goto done;
+    if ((rc = stack_reserve(st, prog->max_stack + 1))) goto done;
+    const mb_insn *pc = prog->code;
+    mb_val v;
+
+#if defined(__GNUC__)
+    static const void *const labels[OP__COUNT] = {
+#define X(name, operands, doc) &&L_##name,
+#include "opcodes.def"
+#undef X
+    };
+#define CASE(name) L_##name:
+#define NEXT                                                                                       \
+    do {                                                                                           \
+        if (MB_UNLIKELY(--st->steps == 0)) goto steps_exceeded;                                    \
+        pc++;                                                                                      \
+        goto *labels[pc->op];                                                                      \
+    } while (0)
+    goto *labels[pc->op];
+#else
+#define CASE(name) case OP_##name:
+#define NEXT                                                                                       \
+    do {                                                                                           \
+        if (MB_UNLIKELY(--st->steps == 0)) goto steps_exceeded;                                    \
+        pc++;                                                                                      \
+        goto dispatch;                                                                             \
+    } while (0)
+dispatch:
+    switch (pc->op) {
+#endif
+    CASE(END) {
+        goto done;
+    }
+    CASE(TEXT) {
+        const mb_text *tx = &t->texts[pc->b];
+        if ((rc = out_write(st, st->cur, tx->s, tx->len))) goto done;
+        NEXT;
+    }
+    CASE(OUT_PATH) {
+        const mb_path *p = &t->paths[pc->b];
+        if ((rc = lookup(st, p, f, &v))) goto done;
+        if (MB_UNLIKELY(is_nullish(&v))) {
+            if (pc->flags & (OUTF_MISSING | OUTF_AMBIG) &&
+                (rc = out_path_slow(st, f, p, &v, pc->flags)))
+                goto done;
+            NEXT;
+        }
+        if (v.t == V_JSON && json_is_string(v.u.j)) {
+            const char *s = json_string_value(v.u.j);
+            size_t n = json_string_length(v.u.j);
+            rc = (pc->flags & OUTF_ESCAPE) ? out_escaped(st, st->cur, s, n)
+                                           : out_write(st, st->cur, s, n);
+        } else {
+            rc = out_value(st, st->cur, &v, pc->flags & OUTF_ESCAPE);
+        }
+        if (rc) goto done;
+        NEXT;
+    }
+    CASE(OUT_VAL) {
+        mb_val *top = &st->stack[st->sp - 1];
+        if (is_nullish(top) && (pc->flags & OUTF_MISSING)) {
+            rc = out_path_slow(st, f, &t->paths[pc->b], top, pc->flags);
+        } else {
+            rc = out_value(st, st->cur, top, pc->flags & OUTF_ESCAPE);
+        }
+        pop_n(st, 1);
+        if (rc) goto done;
+        NEXT;
+    }
+    CASE(PUSH_PATH) {
+        if ((rc = lookup(st, &t->paths[pc->b], f, &st->stack[st->sp]))) goto done;
+        st->sp++;
+        NEXT;
+    }
+    CASE(PUSH_CONST) {
+        st->stack[st->sp++] = vjson(t->consts[pc->b]);
+        NEXT;
+    }
+    CASE(PUSH_UNDEF) {
+        st->stack[st->sp++] = (mb_val){0};
+        NEXT;
+    }
+    CASE(CALL) {
+        if ((rc = do_call(st, f, &t->calls[pc->b], OP_CALL, pc->flags))) goto done;
+        NEXT;
+    }
+    CASE(CALL_OUT) {
+        if ((rc = do_call(st, f, &t->calls[pc->b], OP_CALL_OUT, pc->flags))) goto done;
+        NEXT;
+    }
+    CASE(CALL_BLOCK) {
+        if ((rc = do_call(st, f, &t->calls[pc->b], OP_CALL_BLOCK, pc->flags))) goto done;
+        NEXT;
+    }
+    CASE(SECTION) {
+        v = st->stack[--st->sp];
+        rc = do_section(st, f, &t->calls[pc->b], &v);
+        val_release(&v);
+        if (rc) goto done;
+        NEXT;
+    }
+    CASE(IF) {
+        v = st->stack[--st->sp];
+        const mb_callsite *cs = &t->calls[pc->b];
+        int truthy = val_truthy(&v);
+        val_release(&v);
+        if ((rc = run_program(st, truthy ? cs->fn : cs->inverse, f, f->ctx, f->data, NULL, 0)))
+            goto done;
+        NEXT;
+    }
+    CASE(UNLESS) {
+        v = st->stack[--st->sp];
+        const mb_callsite *cs = &t->calls[pc->b];
+        int truthy = val_truthy(&v);
+        val_release(&v);
+        if ((rc = run_program(st, truthy ? cs->inverse : cs->fn, f, f->ctx, f->data, NULL, 0)))
+            goto done;
+        NEXT;
+    }
+    CASE(WITH) {
+        v = st->stack[--st->sp];
+        const mb_callsite *cs = &t->calls[pc->b];
+        /* Utils.isEmpty: 0 is not empty */
+        int empty = v.t == V_UNDEF ||
+                    (v.t == V_INT   ? 0
+                     : v.t == V_STR ? !v.u.s.n
+                                    : (!mailbars_value_is_truthy(v.u.j) &&
+                                       !(json_is_number(v.u.j) && json_number_value(v.u.j) == 0)) ||
+                                          (json_is_array(v.u.j) && !json_array_size(v.u.j)));
+        if (empty) {
+            rc = run_program(st, cs->inverse, f, f->ctx, f->data, NULL, 0);
+        } else {
+            json_t *owned, *ctx = val_json(&v, &owned);
+            mb_val bp = vjson(ctx);
+            rc = run_program(st, cs->fn, f, ctx, f->data, &bp, 1);
+            json_decref(owned);
+        }
+        val_release(&v);
+        if (rc) goto done;
+        NEXT;
+    }
+    CASE(EACH) {
+        v = st->stack[--st->sp];
+        const mb_callsite *cs = &t->calls[pc->b];
+        size_t n;
+        rc = run_each(st, f, cs, &v, &n);
+        val_release(&v);
+        if (!rc && !n) rc = run_program(st, cs->inverse, f, f->ctx, f->data, NULL, 0);
+        if (rc) goto done;
+        NEXT;
+    }
+    CASE(PARTIAL) {
+        if ((rc = do_partial(st, f, &t->psites[pc->b]))) goto done;
+        NEXT;
+    }
+    CASE(ERROR) {
+        const mb_text *tx = &t->texts[pc->b];
+        rc = vm_fail(st, pc->a, 0, 0, "%.*s", (int)tx->len, tx->s);
+        goto done;
+    }
+#if !defined(__GNUC__)
+}
+#endif
+steps_exceeded
+    : rc = vm_fail(st, MAILBARS_ERR_LIMIT_STEPS, 0, 0, "render exceeds the limit of %llu steps",
+                   (unsigned long long)st->rctx.limits[MAILBARS_LIMIT_STEPS]);
+done : st->nscope = scope0;
+st->call_depth--;
+return rc;
+#undef CASE
+#undef NEXT
+}
+
+/* ---- public API: render state and rendering ---- */
+
+mailbars_render_state *mailbars_render_state_new(const mailbars_render_ctx *rctx) {
+    mailbars_render_state *st = mb_calloc(1, sizeof *st);
+    if (!st) return NULL;
+    st->rctx = rctx ? *rctx : *mb_default_render_ctx();
+    return st;
+}
+
+void mailbars_render_state_free(mailbars_render_state *st) {
+    if (!st) return;
+    mailbars_buf_free(&st->out);
+    mailbars_buf_free(&st->tmp);
+    for (size_t i = 0; i < st->capcaps; i++) mailbars_buf_free(&st->caps[i]);
+    mb_free(st->caps);
+    mb_free(st->stack);
+    mb_free(st->scope);
+    mb_free(st->jargs);
+    mb_free(st);
+}
+
+static uint64_t limit_or_max(uint64_t v) {
+    return v ? v : UINT64_MAX;
+}
+
+/* Renders into `out` (appending). */
+static int render_into(mailbars_render_state *st, const mailbars_template *t, json_t *data,
+                       json_t *data_vars, mailbars_buf *out, mailbars_error *err) {
+    mailbars_error local;
+    mailbars_error_clear(err);
+    if (!st || !t) return mb_error(err, MAILBARS_ERR_ARGUMENT, 0, 0, "NULL state or template");
+    st->err = err ? err : &local;
+    mailbars_error_clear(st->err);
+    st->t = t;
+    st->cur = out;
+    st->sp = 0;
+    st->nscope = 0;
+    st->ncaps = 0;
+    st->njargs = 0;
+    st->call_depth = 0;
+    st->partial_depth = 0;
+    st->steps = limit_or_max(st->rctx.limits[MAILBARS_LIMIT_STEPS]);
+    st->iters = limit_or_max(st->rctx.limits[MAILBARS_LIMIT_ITERATIONS]);
+    uint64_t ol = st->rctx.limits[MAILBARS_LIMIT_OUTPUT];
+    st->out_limit = ol && ol < SIZE_MAX - 1 ? (size_t)ol + out->len : SIZE_MAX - 1;
+    /* initData: a base frame for runtime @data, then @root (unless the runtime data has one) */
+    mb_data base = {0}, rootf = {0};
+    base.vars = data_vars && json_is_object(data_vars) ? data_vars : NULL;
+    rootf.parent = &base;
+    rootf.has_root = !(base.vars && json_object_get(base.vars, "root"));
+    rootf.root = data;
+    mb_frame f = {0};
+    f.ctx = data;
+    f.data = &rootf;
+    if (out->cap == 0 && out_grow(st, out, 0)) return st->err->code;
+    int rc = exec(st, (int32_t)t->main, &f);
+    pop_n(st, st->sp);
+    if (!rc && out->data) out->data[out->len] = 0;
+    return rc;
+}
+
+int mailbars_render(mailbars_render_state *st, const mailbars_template *t, json_t *data,
+                    json_t *data_vars, mailbars_error *err) {
+    if (!st) return mb_error(err, MAILBARS_ERR_ARGUMENT, 0, 0, "NULL render state");
+    mailbars_buf_reset(&st->out);
+    int rc = render_into(st, t, data, data_vars, &st->out, err);
+    if (rc) mailbars_buf_reset(&st->out);
+    return rc;
+}
+
+const char *mailbars_render_output(const mailbars_render_state *st, size_t *len) {
+    if (len) *len = st ? st->out.len : 0;
+    return st && st->out.data ? st->out.data : "";
+}
+
+int mailbars_render_buf(mailbars_render_state *st, const mailbars_template *t, json_t *data,
+                        json_t *data_vars, mailbars_buf *out, mailbars_error *err) {
+    if (!out) return mb_error(err, MAILBARS_ERR_ARGUMENT, 0, 0, "NULL output buffer");
+    size_t len0 = out->len;
+    int rc = render_into(st, t, data, data_vars, out, err);
+    if (rc) {
+        out->len = len0;
+        if (out->data) out->data[len0] = 0;
+    }
+    return rc;
+}
+
+int mailbars_render_stream(mailbars_render_state *st, const mailbars_template *t, json_t *data,
+                           json_t *data_vars, mailbars_write_fn write, void *userdata,
+                           mailbars_error *err) {
+    if (!write) return mb_error(err, MAILBARS_ERR_ARGUMENT, 0, 0, "NULL writer");
+    int rc = mailbars_render(st, t, data, data_vars, err);
+    if (rc) return rc;
+    const size_t chunk = 1 << 16;
+    for (size_t off = 0; off < st->out.len; off += chunk) {
+        size_t n = st->out.len - off < chunk ? st->out.len - off : chunk;
+        if (write(userdata, st->out.data + off, n))
+            return mb_error(err, MAILBARS_ERR_IO, 0, 0, "the output writer failed");
+    }
+    return MAILBARS_OK;
+}
+
+char *mailbars_render_string(const mailbars_template *t, json_t *data, size_t *len,
+                             mailbars_error *err) {
+    mailbars_render_state *st = mailbars_render_state_new(NULL);
+    if (!st) {
+        mb_error(err, MAILBARS_ERR_NOMEM, 0, 0, "out of memory");
+        return NULL;
+    }
+    mailbars_buf out = {0};
+    int rc = render_into(st, t, data, NULL, &out, err);
+    mailbars_render_state_free(st);
+    if (rc) {
+        mailbars_buf_free(&out);
+        return NULL;
+    }
+    if (len) *len = out.len;
+    if (!out.data) return mb_strndup("", 0);
+    return out.data;
+}
+
+/* ---- public API: inside helpers ---- */
+
+const char *mailbars_call_name(const mailbars_call *call) {
+    return call->cs->name;
+}
+
+size_t mailbars_call_argc(const mailbars_call *call) {
+    return call->argc;
+}
+
+json_t *mailbars_call_arg(const mailbars_call *call, size_t i) {
+    return i < call->argc ? call->args[i] : NULL;
+}
+
+json_t *mailbars_call_hash(mailbars_call *call) {
+    if (call->hash) return call->hash;
+    json_t *h = json_object();
+    if (!h) return NULL;
+    for (uint32_t i = 0; i < call->cs->nhash; i++) {
+        json_t *o, *v = val_json(&call->st->stack[call->hash_base + i], &o);
+        if (o)
+            json_object_set_new(h, call->cs->hash_keys[i], o);
+        else if (v)
+            json_object_set(h, call->cs->hash_keys[i], v);
+    }
+    return call->hash = h;
+}
+
+json_t *mailbars_call_context(const mailbars_call *call) {
+    return call->f->ctx;
+}
+
+json_t *mailbars_call_data(const mailbars_call *call, const char *name) {
+    int found;
+    if (!name) return NULL;
+    mb_val v = data_get(call->f->data, name, strlen(name), &found);
+    json_t *owned, *j = val_json(&v, &owned);
+    if (owned) return call_own((mailbars_call *)call, owned);
+    return j;
+}
+
+int mailbars_call_is_block(const mailbars_call *call) {
+    return call->cs->is_block;
+}
+
+int mailbars_call_has_inverse(const mailbars_call *call) {
+    return call->cs->inverse >= 0;
+}
+
+size_t mailbars_call_block_param_count(const mailbars_call *call) {
+    return call->cs->fn_block_params;
+}
+
+int mailbars_call_escapes(const mailbars_call *call) {
+    return call->escapes;
+}
+
+/* options.fn / options.inverse with an optional new context, @data frame and block params. */
+static int call_program(mailbars_call *call, int32_t prog, json_t *ctx, json_t *frame,
+                        json_t *const *bps, size_t nbp, mailbars_buf **capture) {
+    mailbars_render_state *st = call->st;
+    if (capture) {
+        *capture = capture_acquire(st);
+        if (!*capture) return st->err->code;
+    }
+    if (prog < 0) return MAILBARS_OK;
+    mb_data d = {0};
+    const mb_data *data = call->f->data;
+    if (frame && json_is_object(frame)) {
+        d.parent = data;
+        d.vars = frame;
+        data = &d;
+    }
+    mb_val small[8];
+    mb_val *bp = nbp <= 8 ? small : mb_malloc(nbp * sizeof *bp);
+    if (!bp) return vm_nomem(st);
+    for (size_t i = 0; i < nbp; i++) bp[i] = vjson(bps[i]);
+    mailbars_buf *saved = st->cur;
+    st->cur = capture ? *capture : call->out;
+    size_t sp0 = st->sp;
+    int rc = run_program(st, prog, call->f, ctx, data, bp, (uint32_t)nbp);
+    st->sp = sp0;
+    st->cur = saved;
+    if (bp != small) mb_free(bp);
+    return rc;
+}
+
+int mailbars_call_fn(mailbars_call *call, json_t *ctx, json_t *frame, json_t *const *block_params,
+                     size_t nparams, mailbars_buf **capture) {
+    return call_program(call, call->cs->fn, ctx, frame, block_params, nparams, capture);
+}
+
+int mailbars_call_inverse(mailbars_call *call, json_t *ctx, json_t *frame,
+                          json_t *const *block_params, size_t nparams, mailbars_buf **capture) {
+    return call_program(call, call->cs->inverse, ctx, frame, block_params, nparams, capture);
+}
+
+int mailbars_call_write(mailbars_call *call, const char *s, size_t len) {
+    return out_write(call->st, call->out, s, len);
+}
+
+int mailbars_call_write_escaped(mailbars_call *call, const char *s, size_t len) {
+    return out_escaped(call->st, call->out, s, len);
+}
+
+int mailbars_call_return(mailbars_call *call, json_t *value) {
+    json_decref(call->ret);
+    call->ret = value;
+    call->ret_safe = 0;
+    call->ret_set = 1;
+    return MAILBARS_OK;
+}
+
+int mailbars_call_return_safe(mailbars_call *call, const char *s, size_t len) {
+    json_t *v = json_stringn_nocheck(s ? s : "", len);
+    if (!v) return vm_nomem(call->st);
+    json_decref(call->ret);
+    call->ret = v;
+    call->ret_safe = 1;
+    call->ret_set = 1;
+    return MAILBARS_OK;
+}
+
+int mailbars_call_error(mailbars_call *call, const char *message) {
+    return vm_fail(call->st, MAILBARS_ERR_HELPER, 0, 0, "%s", message ? message : "helper error");
+}
+
+/* For the built-in log helper (helpers.c). */
+const mailbars_env *mb_call_env(const mailbars_call *call);
+const mailbars_env *mb_call_env(const mailbars_call *call) {
+    return call->st->t->env;
+}
