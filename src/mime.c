@@ -1,7 +1,9 @@
 /* The message builder: RFC 5322 headers in a fixed order, then a single text part or
  * multipart/alternative (text before HTML). Bodies are line-break normalised to CRLF,
  * converted to the charset, and sent as 7bit, quoted-printable or base64. */
+#ifndef _GNU_SOURCE
 #define _GNU_SOURCE /* memmem, gmtime_r */
+#endif
 #include "mime_internal.h"
 #include <stdio.h>
 #include <sys/random.h>

@@ -89,8 +89,9 @@ int mb_hdr_words(mb_hdr *h, mb_charset *cs, const char *s, size_t len, int phras
  * ASCII, else as encoded words. */
 int mb_hdr_unstructured(mb_hdr *h, mb_charset *cs, const char *s, size_t len, const char *what,
                         mailbars_error *err);
-/* Checks a header value: valid UTF-8, no control characters except TAB; CR, LF and CRLF are
- * each replaced by one space (a header value is one logical line). Appends the result. */
+/* Checks a header value: valid UTF-8, no control characters except TAB; every CR and every
+ * LF becomes a space (a header value is one logical line; offsets stay those of the input).
+ * Appends the result. */
 int mb_header_clean(const char *s, size_t len, const char *what, mailbars_buf *out,
                     mailbars_error *err);
 

@@ -235,8 +235,7 @@ int mb_header_clean(const char *s, size_t len, const char *what, mailbars_buf *o
         unsigned char c = (unsigned char)s[i];
         unsigned cp = c < 0x80 ? c : 0xA0; /* 0xA0: stands for "not a control" */
         if (c == 0xC2 && (unsigned char)s[i + 1] < 0xA0) cp = (unsigned char)s[i + 1]; /* C1 */
-        if (c == '\r' || c == '\n') {
-            if (c == '\r' && i + 1 < len && s[i + 1] == '\n') i++;
+        if (c == '\r' || c == '\n') { /* each becomes a space: byte offsets stay exact */
             out->data[out->len++] = ' ';
             continue;
         }
