@@ -368,7 +368,7 @@ MAILBARS_API int mailbars_base64_decode(const char *src, size_t len, mailbars_bu
  * converter name): B or Q, whichever is shorter; each word <= 75 characters and converted on
  * its own (stateful charsets end every word in ASCII); no character split across words; words
  * folded with CRLF SP so no line passes 78, given that the line already holds `column`
- * characters (9 after "Subject: "). CR, LF and CRLF become one space; any other control
+ * characters (9 after "Subject: "). Every CR and LF becomes a space; any other control
  * character is MAILBARS_ERR_HEADER. Appends to `out` without a final CRLF. */
 MAILBARS_API int mailbars_rfc2047_encode(const char *s, size_t len, const char *charset,
                                          size_t column, mailbars_buf *out, mailbars_error *err);
