@@ -609,8 +609,13 @@ typedef struct mailbars_bulk_result {
 typedef int (*mailbars_bulk_sink_fn)(void *userdata, const mailbars_bulk_result *r);
 
 /* Reads JSON Lines from `in` one line at a time (blank lines are skipped; every other line is a
- * record). A record is a data object, or {"data":{…},"to":[…],"cc":[…],"bcc":[…]} (to/cc may
- * also be strings) when it has a "data" object member and no other members than those four.
+ * record). A record is one of:
+ *  - an SES bulk destination, as in SendBulkTemplatedEmail's Destinations[] or SES v2's
+ *    BulkEmailEntries[]: {"Destination":{"ToAddresses":[…],"CcAddresses":[…]},
+ *    "ReplacementTemplateData":"{…}"} (only those SES member names);
+ *  - an envelope {"data":{…},"to":[…],"cc":[…],"bcc":[…]} (to/cc/bcc may be strings), when it
+ *    has a "data" object member and no other members than those four;
+ *  - otherwise, the data object itself.
  * Each record's data is deep-merged over `defaults` (borrowed, may be NULL). A line that is not
  * valid JSON yields a failure naming the line. Returns MAILBARS_OK when every record was
  * handed to the sink (failures included), or an error that stopped the run. */

@@ -73,6 +73,71 @@ static int is_envelope(json_t *v) {
     return 1;
 }
 
+/* Is `v` one SES bulk destination, as in SendBulkTemplatedEmail's Destinations[] or SES v2's
+ * BulkEmailEntries[] ({"Destination":{…},"ReplacementTemplateData":"…"})? */
+static int is_ses_entry(json_t *v) {
+    static const char *const keys[] = {"Destination", "ReplacementTemplateData", "ReplacementTags",
+                                       "ReplacementEmailContent", "ReplacementHeaders"};
+    const char *k;
+    json_t *x;
+    int seen = 0;
+    json_object_foreach(v, k, x) {
+        int ok = 0;
+        for (size_t i = 0; i < sizeof keys / sizeof *keys; i++) ok |= !strcmp(k, keys[i]);
+        if (!ok) return 0;
+        seen |= strcmp(k, "ReplacementTags") && strcmp(k, "ReplacementHeaders");
+    }
+    return seen;
+}
+
+/* Reads an SES destination entry: addresses from Destination, data from the replacement
+ * TemplateData string. *data receives a new reference (an empty object when absent). */
+static int read_ses_entry(json_t *rec, size_t lineno, json_t **to, json_t **cc, json_t **data,
+                          mailbars_error *err) {
+    json_t *dst = json_object_get(rec, "Destination");
+    *data = NULL;
+    if (dst && !json_is_object(dst))
+        return mb_error(err, MAILBARS_ERR_SES_SHAPE, 0, 0,
+                        "line %zu: Destination must be an object", lineno);
+    static const char *const lists[3] = {"ToAddresses", "CcAddresses", "BccAddresses"};
+    for (int k = 0; k < 3; k++) {
+        json_t *l = json_object_get(dst, lists[k]);
+        size_t i;
+        json_t *e;
+        if (l && !json_is_array(l))
+            return mb_error(err, MAILBARS_ERR_SES_SHAPE, 0, 0,
+                            "line %zu: Destination.%s must be an array of strings", lineno,
+                            lists[k]);
+        json_array_foreach(l, i, e) {
+            if (!json_is_string(e))
+                return mb_error(err, MAILBARS_ERR_SES_SHAPE, 0, 0,
+                                "line %zu: Destination.%s[%zu] must be a string", lineno, lists[k],
+                                i);
+        }
+    }
+    *to = json_object_get(dst, "ToAddresses");
+    *cc = json_object_get(dst, "CcAddresses");
+    const char *field = "ReplacementTemplateData";
+    json_t *s = json_object_get(rec, field);
+    if (!s) {
+        s = json_object_get(
+            json_object_get(json_object_get(rec, "ReplacementEmailContent"), "ReplacementTemplate"),
+            field);
+        field = "ReplacementEmailContent.ReplacementTemplate.ReplacementTemplateData";
+    }
+    if (!s || json_is_null(s)) {
+        *data = json_object();
+        return *data ? MAILBARS_OK : mb_error(err, MAILBARS_ERR_NOMEM, 0, 0, NULL);
+    }
+    char what[160];
+    snprintf(what, sizeof what, "line %zu: %s", lineno, field);
+    if (!json_is_string(s))
+        return mb_error(err, MAILBARS_ERR_SES_SHAPE, 0, 0, "%s must be a string holding JSON",
+                        what);
+    *data = mailbars_ses_parse_data(json_string_value(s), json_string_length(s), what, err);
+    return *data ? MAILBARS_OK : err->code;
+}
+
 /* Checks the to/cc/bcc members of an envelope: a string or an array of strings. */
 static int check_envelope_list(json_t *v, const char *name, size_t lineno, mailbars_error *err) {
     if (!v || json_is_string(v)) return MAILBARS_OK;
@@ -116,8 +181,10 @@ static void process(worker *w, slot *s) {
         }
         rec = json_loadb(s->line.data, s->line.len, 0, &je);
         if (!rec) {
-            rc = mb_error(err, MAILBARS_ERR_JSON, (int)s->lineno, je.column,
-                          "line %zu, column %d: invalid JSON: %s", s->lineno, je.column, je.text);
+            int jl, jc;
+            mb_ses_json_error_start(&je, &jl, &jc);
+            rc = mb_error(err, MAILBARS_ERR_JSON, (int)s->lineno, jc,
+                          "line %zu, column %d: invalid JSON: %s", s->lineno, jc, je.text);
             goto done;
         }
         if (!json_is_object(rec)) {
@@ -125,8 +192,11 @@ static void process(worker *w, slot *s) {
                           "line %zu: a record must be a JSON object", s->lineno);
             goto done;
         }
-        json_t *d = rec;
-        if (is_envelope(rec)) {
+        json_t *d = rec, *owned = NULL;
+        if (is_ses_entry(rec)) {
+            if ((rc = read_ses_entry(rec, s->lineno, &to, &cc, &owned, err))) goto done;
+            d = owned;
+        } else if (is_envelope(rec)) {
             d = json_object_get(rec, "data");
             to = json_object_get(rec, "to");
             cc = json_object_get(rec, "cc");
@@ -136,6 +206,7 @@ static void process(worker *w, slot *s) {
                 goto done;
         }
         data = mailbars_ses_merge(b->defaults, d);
+        json_decref(owned);
         if (!data) {
             rc = mb_error(err, MAILBARS_ERR_NOMEM, 0, 0, NULL);
             goto done;

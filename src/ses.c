@@ -65,14 +65,29 @@ int mailbars_ses_check_name(const char *name, mailbars_error *err) {
     return MAILBARS_OK;
 }
 
+/* jansson reports the column of the last character of the offending token; move it to the
+ * token's first character (the token is quoted in the text: "... near 'TOKEN'"). */
+void mb_ses_json_error_start(const json_error_t *je, int *line, int *col) {
+    *line = je->line > 0 ? je->line : 0;
+    *col = je->column > 0 ? je->column : 0;
+    const char *near = strstr(je->text, "near '");
+    if (!near || *col <= 0) return;
+    const char *tok = near + 6;
+    const char *end = strrchr(tok, '\'');
+    if (!end || end <= tok) return;
+    int chars = (int)mb_ses_utf8_chars(tok, (size_t)(end - tok));
+    if (chars > 1 && *col - (chars - 1) >= 1) *col -= chars - 1;
+}
+
 /* Parses JSON text; on failure fills err with MAILBARS_ERR_JSON and jansson's position. */
 static json_t *load_json(const char *s, size_t len, const char *what, mailbars_error *err) {
     json_error_t je;
     json_t *v = json_loadb(s, len, JSON_ALLOW_NUL, &je);
     if (!v) {
-        mb_error(err, MAILBARS_ERR_JSON, je.line > 0 ? je.line : 0, je.column > 0 ? je.column : 0,
-                 "%s%sline %d, column %d: %s", what ? what : "", what ? ": " : "", je.line,
-                 je.column, je.text);
+        int line, col;
+        mb_ses_json_error_start(&je, &line, &col);
+        mb_error(err, MAILBARS_ERR_JSON, line, col, "%s%sline %d, column %d: %s", what ? what : "",
+                 what ? ": " : "", line, col, je.text);
         tag_part(err, "");
     }
     return v;
@@ -1228,6 +1243,16 @@ static void lint_walk(lint *L, const ast_node *n, lint_frame *f, int live) {
     }
 }
 
+/* handlebars.js parse errors span lines ("Parse error on line 2:\n{{#if}}\n-----^\n
+ * Expecting ..."); a diagnostic quotes the line itself, so keep "Parse error: Expecting ...". */
+static void shorten_parse_message(char *msg, size_t cap) {
+    if (strncmp(msg, "Parse error on line", 19) || !strchr(msg, '\n')) return;
+    const char *last = strrchr(msg, '\n') + 1;
+    char tmp[512];
+    snprintf(tmp, sizeof tmp, "Parse error: %s", last);
+    snprintf(msg, cap, "%s", tmp);
+}
+
 /* Parses the present parts into ASTs (arena per part); parse errors become diagnostics. */
 static void lint_parse_all(lint *L, mb_arena *arenas, const char *const srcs[3]) {
     for (int p = 0; p < 3; p++) {
@@ -1241,6 +1266,7 @@ static void lint_parse_all(lint *L, mb_arena *arenas, const char *const srcs[3])
         if (!L->ast[p]) {
             if (e.code == MAILBARS_ERR_NOMEM) L->nomem = 1;
             L->part_errors[p]++;
+            shorten_parse_message(e.message, sizeof e.message);
             if (diag_add(L->out, MAILBARS_SEV_ERROR, e.code ? e.code : MAILBARS_ERR_PARSE,
                          k_part_names[p], e.line, e.column, e.message))
                 L->nomem = 1;
@@ -1517,7 +1543,9 @@ int mailbars_ses_check(const char *json, size_t len, json_t *sample,
     if (!root) {
         char msg[300];
         snprintf(msg, sizeof msg, "invalid JSON: %s", je.text);
-        return file_diag(out, MAILBARS_SEV_ERROR, MAILBARS_ERR_JSON, je.line, je.column, msg);
+        int line, col;
+        mb_ses_json_error_start(&je, &line, &col);
+        return file_diag(out, MAILBARS_SEV_ERROR, MAILBARS_ERR_JSON, line, col, msg);
     }
     mb_ses_shape sh;
     int rc = MAILBARS_OK;
@@ -1609,6 +1637,7 @@ int mailbars_ses_check(const char *json, size_t len, json_t *sample,
         mailbars_error ce;
         mailbars_error_clear(&ce);
         mailbars_template *t = mailbars_compile(env, sh.part[p], strlen(sh.part[p]), cctx, &ce);
+        if (!t) shorten_parse_message(ce.message, sizeof ce.message);
         if (!t && diag_add(out, MAILBARS_SEV_ERROR, ce.code, k_part_names[p], ce.line, ce.column,
                            ce.message))
             L.nomem = 1;

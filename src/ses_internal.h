@@ -24,6 +24,9 @@ int mb_ses_locate(json_t *root, mb_ses_shape *sh, mailbars_error *err);
  * error that is not a parse error (helpers, partials, decorators). Returns its code or OK. */
 int mb_ses_lint_first_error(const char *const srcs[3], mailbars_error *err);
 
+/* The line and column where the token of a jansson error starts. */
+void mb_ses_json_error_start(const json_error_t *je, int *line, int *col);
+
 /* Number of UTF-8 code points in s[0..len). */
 size_t mb_ses_utf8_chars(const char *s, size_t len);
 
