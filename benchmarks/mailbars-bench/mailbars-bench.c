@@ -114,15 +114,15 @@ typedef struct options {
     double min_time; /* seconds */
     int mime;
     int threads;
-    long limit; /* recipients to use (0: all) */
-    int quiet;
+    long limit;        /* recipients to use (0: all) */
+    int print_message; /* --mime: print the first recipient's message and exit */
 } options;
 
 /* Prints the usage text. */
 static void usage(FILE *f) {
     fputs("usage: mailbars-bench --corpus DIR [--case NAME]... [--runs N] [--min-time S]\n"
           "       mailbars-bench --mime --corpus DIR --recipients FILE.jsonl [--threads N]\n"
-          "                      [--limit N] [--runs N] [--min-time S]\n"
+          "                      [--limit N] [--runs N] [--min-time S] [--print-message]\n"
           "Prints one JSON line per case (ns_per_render) or per MIME workload (messages/s).\n"
           "Defaults: --runs 5 --min-time 0.5 --threads 1.\n",
           f);
@@ -143,8 +143,8 @@ static void parse_args(int argc, char **argv, options *o) {
             exit(0);
         } else if (!strcmp(a, "--mime")) {
             o->mime = 1;
-        } else if (!strcmp(a, "--quiet")) {
-            o->quiet = 1;
+        } else if (!strcmp(a, "--print-message")) {
+            o->print_message = 1;
         } else if (!v) {
             usage(stderr);
             die("option %s needs a value", a);
@@ -678,8 +678,9 @@ static double mime_run(const workload *w, recipient *rcpt, long n, int threads, 
     return (double)msgs / (wall / 1e9);
 }
 
-/* Sanity check of one message: it must carry both bodies as quoted-printable and the From. */
-static void check_message(const workload *w, recipient *r) {
+/* Sanity check of one message: it must carry both bodies as quoted-printable and the From.
+ * With `print` the message is written to stdout. */
+static void check_message(const workload *w, recipient *r, int print) {
     mailbars_ses_render_state *st = mailbars_ses_render_state_new();
     mailbars_message *msg = mailbars_message_new();
     mailbars_buf out = {0};
@@ -698,6 +699,7 @@ static void check_message(const workload *w, recipient *r) {
                           "MIME-Version: 1.0"};
     for (size_t i = 0; i < sizeof need / sizeof *need; i++)
         if (!strstr(out.data, need[i])) die("%s: message lacks \"%s\"", w->name, need[i]);
+    if (print) fwrite(out.data, 1, out.len, stdout);
     mailbars_buf_free(&out);
     mailbars_message_free(msg);
     mailbars_ses_render_state_free(st);
@@ -731,20 +733,22 @@ static int run_mime(const options *o) {
             free(rcpt[i].to);
             rcpt[i].to = expand_to(w.to_pattern, rcpt[i].data, &rcpt[i].to_len);
         }
-        check_message(&w, &rcpt[0]);
+        check_message(&w, &rcpt[0], o->print_message);
         double bpm = 0, lo = 0, hi = 0;
-        for (int r = 0; r < o->runs; r++) {
+        for (int r = 0; r < o->runs && !o->print_message; r++) {
             mps[r] = mime_run(&w, rcpt, n, o->threads, o->min_time, &mbs[r], &bpm);
             if (r == 0 || mps[r] < lo) lo = mps[r];
             if (r == 0 || mps[r] > hi) hi = mps[r];
         }
-        double med = median(mps, o->runs), medmb = median(mbs, o->runs);
-        printf("{\"workload\":");
-        print_json_string(stdout, w.name);
-        printf(",\"threads\":%d,\"recipients\":%ld,\"messages_per_s\":%.1f,\"mb_per_s\":%.2f,"
-               "\"bytes_per_message\":%.0f,\"runs\":%d,\"min_messages_per_s\":%.1f,"
-               "\"max_messages_per_s\":%.1f}\n",
-               o->threads, n, med, medmb, bpm, o->runs, lo, hi);
+        if (!o->print_message) {
+            double med = median(mps, o->runs), medmb = median(mbs, o->runs);
+            printf("{\"workload\":");
+            print_json_string(stdout, w.name);
+            printf(",\"threads\":%d,\"recipients\":%ld,\"messages_per_s\":%.1f,"
+                   "\"mb_per_s\":%.2f,\"bytes_per_message\":%.0f,\"runs\":%d,"
+                   "\"min_messages_per_s\":%.1f,\"max_messages_per_s\":%.1f}\n",
+                   o->threads, n, med, medmb, bpm, o->runs, lo, hi);
+        }
         fflush(stdout);
         mailbars_ses_template_free(w.tpl);
         free(w.from);
