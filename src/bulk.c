@@ -265,7 +265,7 @@ static void *worker_main(void *arg) {
         }
         pthread_mutex_lock(&b->mu);
         s->state = SLOT_DONE;
-        pthread_cond_broadcast(&b->done_cv);
+        pthread_cond_signal(&b->done_cv); /* only the emitting thread waits on it */
     }
     pthread_mutex_unlock(&b->mu);
     return NULL;

@@ -1449,18 +1449,26 @@ static void text_pos(const char *s, size_t off, int *line, int *col) {
     *col = (int)mb_ses_utf8_chars(s + ls, off - ls) + 1;
 }
 
-/* Byte offset of (line, column) in a part's text (column counted in bytes, 1-based), clamped
- * to the line; *ls and *le receive the line's bounds. */
+/* Byte offset of (line, column) in a part's text, clamped to the line; *ls and *le receive the
+ * line's bounds. Positions are the parser's, as jison counts them: lines end at LF, CRLF or a
+ * lone CR, and columns (1-based) count UTF-16 code units. */
 static size_t part_offset(const char *src, int line, int col, size_t *ls, size_t *le) {
     size_t n = strlen(src), i = 0;
-    for (int l = 1; l < line && i < n; i++)
-        if (src[i] == '\n') l++;
+    for (int l = 1; l < line && i < n; i++) {
+        if (src[i] == '\r' && i + 1 < n && src[i + 1] == '\n') i++;
+        if (src[i] == '\n' || src[i] == '\r') l++;
+    }
     *ls = i;
     size_t e = i;
-    while (e < n && src[e] != '\n') e++;
-    if (e > i && src[e - 1] == '\r') e--;
+    while (e < n && src[e] != '\n' && src[e] != '\r') e++;
     *le = e;
-    size_t off = i + (size_t)(col > 0 ? col - 1 : 0);
+    size_t off = i;
+    for (int units = 0; off < e && units < col - 1;) {
+        unsigned char c = (unsigned char)src[off];
+        size_t len = c < 0x80 ? 1 : c >= 0xF0 ? 4 : c >= 0xE0 ? 3 : c >= 0xC0 ? 2 : 1;
+        units += len == 4 ? 2 : 1;
+        off += len;
+    }
     return off > e ? e : off;
 }
 

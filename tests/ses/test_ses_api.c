@@ -407,6 +407,18 @@ static void test_check(void) {
           "bad JSON at 4:5, got %zu %d:%d", d.len, d.len ? d.items[0].file_line : 0,
           d.len ? d.items[0].file_column : 0);
     mailbars_ses_diags_free(&d);
+    /* columns count characters even after multi-byte ones and escapes (\u00e9, a surrogate
+     * pair, CRLF line breaks) */
+    const char *uni = "{\"TemplateName\":\"U\",\"SubjectPart\":\"s\",\"TextPart\":"
+                      "\"a\\r\\nh\\u00e9llo \\ud83d\\ude00 {{foo bar}}\"}";
+    rc = mailbars_ses_check(uni, strlen(uni), NULL, NULL, &d);
+    find_pos(uni, "{{foo", 1, &l, &c);
+    CHECK(d.len == 1 && d.items[0].line == 2 && d.items[0].column == 9 &&
+              d.items[0].file_line == 1 && d.items[0].file_column == c,
+          "non-ASCII: text 2:9 and file column %d, got %d:%d file %d:%d", c,
+          d.len ? d.items[0].line : 0, d.len ? d.items[0].column : 0,
+          d.len ? d.items[0].file_line : 0, d.len ? d.items[0].file_column : 0);
+    mailbars_ses_diags_free(&d);
     /* a clean template: nothing to say */
     rc = mailbars_ses_check(k_mytemplate, strlen(k_mytemplate), NULL, NULL, &d);
     CHECK(d.len == 0, "MyTemplate is clean (%zu: %s)", d.len, d.len ? d.items[0].message : "");
@@ -488,6 +500,35 @@ static void test_bulk(void) {
     mailbars_ses_template_free(t);
 }
 
+/* The 500 KB template limit: an error above it, a check warning close to it. */
+static void test_size_limit(void) {
+    mailbars_error e;
+    size_t n = MAILBARS_SES_MAX_TEMPLATE_BYTES + 1;
+    char *text = malloc(n + 1);
+    memset(text, 'x', n);
+    text[n] = 0;
+    mailbars_ses_template *t = mailbars_ses_template_new("Big", "s", text, NULL, NULL, &e);
+    CHECK(!t && e.code == MAILBARS_ERR_SES_LIMIT && strstr(e.message, "500 KB"),
+          "a template over 500 KB is refused: %s", e.message);
+    text[n - 2] = 0; /* subject "s" + 511,999 bytes = 512,000: allowed */
+    t = mailbars_ses_template_new("Big", "s", text, NULL, NULL, &e);
+    CHECK(t != NULL, "exactly 500 KB is allowed: %s", e.message);
+    mailbars_ses_template_free(t);
+    json_t *j = json_pack("{s:s, s:s}", "TemplateName", "Big", "TextPart", text + 10000);
+    char *src = json_dumps(j, 0);
+    mailbars_ses_diags d = {0};
+    mailbars_ses_check(src, strlen(src), NULL, NULL, &d);
+    int near = 0;
+    for (size_t i = 0; i < d.len; i++)
+        near |= d.items[i].severity == MAILBARS_SEV_WARNING &&
+                strstr(d.items[i].message, "close to SES's 500 KB limit") != NULL;
+    CHECK(near && mailbars_ses_diags_errors(&d) == 0, "check warns near the size limit");
+    mailbars_ses_diags_free(&d);
+    free(src);
+    json_decref(j);
+    free(text);
+}
+
 int main(void) {
     test_merge();
     test_data_and_names();
@@ -495,6 +536,7 @@ int main(void) {
     test_requests();
     test_check();
     test_bulk();
+    test_size_limit();
     printf("%d passed, %d failed\n", passed, failed);
     return failed ? 1 : 0;
 }
