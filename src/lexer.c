@@ -300,6 +300,15 @@ static void past_tail(const mb_lexer *lx, size_t start, char *out, size_t *out_l
             size_t clen = n - b;
             unsigned char lead = (unsigned char)seg_p[k][b];
             int u = lead >= 0xF0 ? 2 : 1;
+            if (units + u > 20) {
+                /* JavaScript keeps half of the surrogate pair: shown as U+FFFD */
+                if (t >= 3) {
+                    t -= 3;
+                    memcpy(tmp + t, "\xEF\xBF\xBD", 3);
+                }
+                *more = true;
+                goto done;
+            }
             if (t < clen) goto done;
             t -= clen;
             memcpy(tmp + t, seg_p[k] + b, clen);
@@ -344,6 +353,7 @@ int mb_lexer_show_position(const mb_lexer *lx, size_t start, size_t end, mailbar
     /* first 20 units of [start, up_end) */
     size_t cut = start;
     int u = 0;
+    bool half = false;
     while (cut < up_end && u < 20) {
         unsigned char c = (unsigned char)lx->src[cut];
         size_t clen = 1;
@@ -351,12 +361,17 @@ int mb_lexer_show_position(const mb_lexer *lx, size_t start, size_t end, mailbar
             while (cut + clen < up_end && clen < 4 &&
                    ((unsigned char)lx->src[cut + clen] & 0xC0) == 0x80)
                 clen++;
+        if (u + (c >= 0xF0 ? 2 : 1) > 20) {
+            half = true; /* JavaScript keeps half of the surrogate pair: shown as U+FFFD */
+            break;
+        }
         u += c >= 0xF0 ? 2 : 1;
         cut += clen;
     }
     for (size_t i = start; i < cut; i++)
         if (lx->src[i] != '\n') rc |= mb_buf_putc(&line, lx->src[i]);
-    if (units > 20) rc |= mailbars_buf_append(&line, "...", 3);
+    if (half) rc |= mailbars_buf_append(&line, "\xEF\xBF\xBD", 3);
+    if (match_units > 20) rc |= mailbars_buf_append(&line, "...", 3);
     rc |= mb_buf_putc(&line, '\n');
     for (int i = 0; i < pre_units; i++) rc |= mb_buf_putc(&line, '-');
     rc |= mb_buf_putc(&line, '^');

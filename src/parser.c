@@ -600,7 +600,7 @@ static void prepare_block(ast_node *b, ast_node *program, const call *c, const i
     program->u.program.n_block_params = c->n_bp;
     ast_node *inverse = NULL;
     if (inv->present) {
-        if (inv->chain) inv->program->u.program.body.items[0]->u.block.close_strip = inv->strip;
+        if (inv->chain) inv->program->u.program.body.items[0]->u.block.close_strip = close_strip;
         b->u.block.inverse_strip = inv->strip;
         inverse = inv->program;
     }
