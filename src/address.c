@@ -256,8 +256,12 @@ int mb_address_parse_list(const char *s, size_t len, mailbars_buf *store, size_t
 
 /* A display name that can be written as bare atoms (read back exactly). */
 static int name_is_atoms(const char *s, size_t n) {
-    for (size_t i = 0; i + 1 < n; i++)
-        if (s[i] == '=' && s[i + 1] == '?') return 0;
+    size_t word = 0;
+    for (size_t i = 0; i < n; i++) {
+        if (s[i] == '=' && i + 1 < n && s[i + 1] == '?') return 0;
+        word = s[i] == ' ' ? 0 : word + 1;
+        if (word > 60) return 0; /* too long for a line: encoded words can be split */
+    }
     return re_match(RE_PHRASE, s, n) == 1;
 }
 
@@ -273,11 +277,25 @@ static int name_quotable(const char *s, size_t n) {
     return 1;
 }
 
+/* Backslashes a quoted string needs. */
+static size_t quoted_extra(const char *s, size_t n) {
+    size_t k = 0;
+    for (size_t i = 0; i < n; i++) k += s[i] == '"' || s[i] == '\\';
+    return k;
+}
+
+/* The longest token that still fits a header line here: the first token cannot fold. */
+static size_t quote_room(const mb_hdr *h) {
+    if (h->sep == 2) return MB_HDR_LINE - 2;
+    size_t used = h->col + (h->sep ? 1 : 0);
+    return used < MB_HDR_LINE ? MB_HDR_LINE - used : 0;
+}
+
 int mb_address_write(mb_hdr *h, mb_charset *cs, const char *name, size_t nlen, const char *spec,
-                     size_t slen, mailbars_error *err) {
+                     size_t slen, int more, mailbars_error *err) {
     char tok[400];
     int rc = MAILBARS_OK;
-    if (slen + 2 >= sizeof tok)
+    if (slen + 3 >= sizeof tok)
         return mb_error(err, MAILBARS_ERR_ADDRESS, 0, 0, "address too long");
     if (nlen == 0) goto bare;
     if (name_is_atoms(name, nlen)) {
@@ -287,7 +305,7 @@ int mb_address_write(mb_hdr *h, mb_charset *cs, const char *name, size_t nlen, c
             if (mb_hdr_token(h, name + i, j - i)) goto nomem;
             i = j + 1;
         }
-    } else if (nlen < 70 && name_quotable(name, nlen)) {
+    } else if (name_quotable(name, nlen) && nlen + 2 + quoted_extra(name, nlen) <= quote_room(h)) {
         size_t k = 0;
         tok[k++] = '"';
         for (size_t i = 0; i < nlen; i++) {
@@ -302,10 +320,13 @@ int mb_address_write(mb_hdr *h, mb_charset *cs, const char *name, size_t nlen, c
     tok[0] = '<';
     memcpy(tok + 1, spec, slen);
     tok[slen + 1] = '>';
-    if (mb_hdr_token(h, tok, slen + 2)) goto nomem;
+    tok[slen + 2] = ',';
+    if (mb_hdr_token(h, tok, slen + 2 + (more != 0))) goto nomem;
     return MAILBARS_OK;
 bare:
-    if (mb_hdr_token(h, spec, slen)) goto nomem;
+    memcpy(tok, spec, slen);
+    tok[slen] = ',';
+    if (mb_hdr_token(h, tok, slen + (more != 0))) goto nomem;
     return MAILBARS_OK;
 nomem:
     return mb_error(err, MAILBARS_ERR_NOMEM, 0, 0, NULL);
@@ -326,8 +347,7 @@ int mailbars_address_list_format(const char *list, size_t len, const char *chars
         size_t nl = strlen(p);
         const char *spec = p + nl + 1;
         size_t sl = strlen(spec);
-        if (k && mb_hdr_raw(&h, ",", 1)) rc = mb_error(err, MAILBARS_ERR_NOMEM, 0, 0, NULL);
-        if (!rc) rc = mb_address_write(&h, &cs, p, nl, spec, sl, err);
+        rc = mb_address_write(&h, &cs, p, nl, spec, sl, k + 1 < count, err);
         p = spec + sl + 1;
     }
     if (rc) {

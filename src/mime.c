@@ -22,9 +22,9 @@ struct mailbars_message {
     size_t naddr[4];
     mailbars_buf subject;
     int have_subject;
-    mailbars_buf part[2]; /* text, html: UTF-8 with CRLF line breaks */
+    mailbars_buf part[2]; /* text, html: UTF-8 as given */
     int have_part[2];
-    mailbars_buf conv, body[2]; /* scratch: converted bytes, encoded bodies */
+    mailbars_buf conv, tmp, body[2]; /* scratch: converted bytes, encoded bodies */
 };
 
 static const char *const part_name[2] = {"text", "html"};
@@ -48,6 +48,7 @@ void mailbars_message_free(mailbars_message *m) {
         mailbars_buf_free(&m->body[k]);
     }
     mailbars_buf_free(&m->conv);
+    mailbars_buf_free(&m->tmp);
     mb_free(m);
 }
 
@@ -97,22 +98,10 @@ int mailbars_message_set_subject(mailbars_message *m, const char *s, size_t len,
     return rc;
 }
 
-/* Stores a body: valid UTF-8, with LF, CRLF and lone CR all made CRLF. */
-static int set_part(mailbars_message *m, int k, const char *s, size_t len, mailbars_error *err) {
-    if (!s && len) return mb_error(err, MAILBARS_ERR_ARGUMENT, 0, 0, "%s is NULL", part_name[k]);
-    m->have_part[k] = 0;
-    mailbars_buf *b = &m->part[k];
-    mailbars_buf_reset(b);
-    size_t bad = mb_utf8_check((const unsigned char *)s, len);
-    if (bad < len) {
-        mb_error(err, MAILBARS_ERR_UTF8, 0, 0, "%s: invalid UTF-8 at byte offset %zu", part_name[k],
-                 bad);
-        if (err) snprintf(err->part, sizeof err->part, "%s", part_name[k]);
-        return MAILBARS_ERR_UTF8;
-    }
-    if (len > SIZE_MAX / 2 - 1 || mailbars_buf_reserve(b, len * 2))
-        return mb_error(err, MAILBARS_ERR_NOMEM, 0, 0, NULL);
-    char *d = b->data;
+/* Appends `s` with LF, CRLF and lone CR all made CRLF (copying the runs between breaks). */
+static int normalize_breaks(const char *s, size_t len, mailbars_buf *b) {
+    if (len > SIZE_MAX / 2 - 1 || mailbars_buf_reserve(b, len * 2)) return MAILBARS_ERR_NOMEM;
+    char *d = b->data + b->len;
     size_t i = 0;
     while (i < len) {
         const char *brk = memchr(s + i, '\n', len - i);
@@ -129,6 +118,24 @@ static int set_part(mailbars_message *m, int k, const char *s, size_t len, mailb
     }
     b->len = (size_t)(d - b->data);
     b->data[b->len] = 0;
+    return MAILBARS_OK;
+}
+
+/* Stores a body as given, once it is known to be valid UTF-8. */
+static int set_part(mailbars_message *m, int k, const char *s, size_t len, mailbars_error *err) {
+    if (!s && len) return mb_error(err, MAILBARS_ERR_ARGUMENT, 0, 0, "%s is NULL", part_name[k]);
+    m->have_part[k] = 0;
+    mailbars_buf *b = &m->part[k];
+    mailbars_buf_reset(b);
+    size_t bad = mb_utf8_check((const unsigned char *)s, len);
+    if (bad < len) {
+        mb_error(err, MAILBARS_ERR_UTF8, 0, 0, "%s: invalid UTF-8 at byte offset %zu", part_name[k],
+                 bad);
+        if (err) snprintf(err->part, sizeof err->part, "%s", part_name[k]);
+        return MAILBARS_ERR_UTF8;
+    }
+    if (mailbars_buf_append(b, s ? s : "", len))
+        return mb_error(err, MAILBARS_ERR_NOMEM, 0, 0, NULL);
     m->have_part[k] = 1;
     return MAILBARS_OK;
 }
@@ -245,13 +252,28 @@ static int fits_7bit(const unsigned char *p, size_t n) {
 /* Converts and encodes part k into m->body[k] (no final line break: the caller adds the one
  * its context needs); returns its CTE in *cte. */
 static int encode_part(mailbars_message *m, int k, int *cte, mailbars_error *err) {
-    mailbars_buf *conv = &m->conv, *body = &m->body[k];
+    mailbars_buf *conv = &m->conv, *tmp = &m->tmp, *body = &m->body[k];
     mailbars_buf_reset(conv);
+    mailbars_buf_reset(tmp);
     mailbars_buf_reset(body);
-    const mailbars_buf *src = &m->part[k];
-    int rc =
-        mb_charset_encode(&m->cs, src->data ? src->data : "", src->len, part_name[k], conv, err);
-    if (rc) return rc;
+    const char *src = m->part[k].data ? m->part[k].data : "";
+    size_t srclen = m->part[k].len;
+    int rc;
+    /* Line breaks become CRLF: in the converted bytes when the charset keeps ASCII (so error
+     * offsets are those of the caller's text), else before converting (e.g. UTF-16). */
+    if (mb_charset_is_utf8(&m->cs)) {
+        rc = normalize_breaks(src, srclen, conv);
+    } else if (m->cs.ascii_compatible) {
+        rc = mb_charset_encode(&m->cs, src, srclen, part_name[k], tmp, err);
+        if (rc) return rc;
+        rc = normalize_breaks(tmp->data ? tmp->data : "", tmp->len, conv);
+    } else {
+        rc = normalize_breaks(src, srclen, tmp);
+        if (rc) return mb_error(err, rc, 0, 0, NULL);
+        rc = mb_charset_encode(&m->cs, tmp->data, tmp->len, part_name[k], conv, err);
+        if (rc) return rc;
+    }
+    if (rc) return mb_error(err, rc, 0, 0, NULL);
     const char *p = conv->data ? conv->data : "";
     size_t n = conv->len;
     int mode = m->enc == MAILBARS_ENC_BASE64             ? CTE_B64
@@ -325,8 +347,7 @@ int mailbars_message_write(mailbars_message *m, mailbars_buf *out, mailbars_erro
             size_t nl = strlen(p);
             const char *spec = p + nl + 1;
             size_t sl = strlen(spec);
-            if (a && mb_hdr_raw(&h, ",", 1)) goto nomem;
-            rc = mb_address_write(&h, &m->cs, p, nl, spec, sl, err);
+            rc = mb_address_write(&h, &m->cs, p, nl, spec, sl, a + 1 < m->naddr[f], err);
             if (rc && err) snprintf(err->part, sizeof err->part, "%s", field_name[f]);
             p = spec + sl + 1;
         }

@@ -101,9 +101,10 @@ int mb_header_clean(const char *s, size_t len, const char *what, mailbars_buf *o
  * *count is incremented per address. */
 int mb_address_parse_list(const char *s, size_t len, mailbars_buf *store, size_t *count,
                           mailbars_error *err);
-/* Writes one stored address (name may be empty) as header tokens. */
+/* Writes one stored address (name may be empty) as header tokens, followed by a comma
+ * (inside its last token, so folding accounts for it) when `more` is set. */
 int mb_address_write(mb_hdr *h, mb_charset *cs, const char *name, size_t name_len, const char *spec,
-                     size_t spec_len, mailbars_error *err);
+                     size_t spec_len, int more, mailbars_error *err);
 /* Validates a Message-ID "left@right" (no angle brackets) with the same pattern rules. */
 int mb_msgid_valid(const char *s, size_t len);
 
