@@ -39,6 +39,8 @@ typedef struct worker {
     bulk *b;
     mailbars_ses_render_state *st;
     mailbars_message *msg;
+    json_t *defaults; /* this worker's own copy: jansson reference counts of shared values
+                       * are not race-free (json_incref reads the count non-atomically) */
     int setup_rc;
     mailbars_error setup_err;
 } worker;
@@ -164,9 +166,15 @@ static void process(worker *w, slot *s) {
     int rc;
     if (b->req) {
         mailbars_ses_destination d;
-        rc = mailbars_ses_request_destination(b->req, s->index - 1, &d, err);
+        json_t *repl;
+        rc = mb_ses_request_entry(b->req, s->index - 1, &d, &repl, err);
         if (rc) goto done;
-        data = d.data;
+        data = mailbars_ses_merge(w->defaults, repl);
+        json_decref(repl);
+        if (!data) {
+            rc = mb_error(err, MAILBARS_ERR_NOMEM, 0, 0, NULL);
+            goto done;
+        }
         to = d.to;
         cc = d.cc;
     } else {
@@ -205,7 +213,7 @@ static void process(worker *w, slot *s) {
                 (rc = check_envelope_list(json_object_get(rec, "bcc"), "bcc", s->lineno, err)))
                 goto done;
         }
-        data = mailbars_ses_merge(b->defaults, d);
+        data = mailbars_ses_merge(w->defaults, d);
         json_decref(owned);
         if (!data) {
             rc = mb_error(err, MAILBARS_ERR_NOMEM, 0, 0, NULL);
@@ -278,6 +286,9 @@ static int worker_setup(worker *w) {
     w->st = mailbars_ses_render_state_new();
     w->msg = mailbars_message_new();
     if (!w->st || !w->msg) return mb_error(err, MAILBARS_ERR_NOMEM, 0, 0, NULL);
+    json_t *shared = w->b->req ? mb_ses_request_defaults(w->b->req) : w->b->defaults;
+    if (shared && !(w->defaults = json_deep_copy(shared)))
+        return mb_error(err, MAILBARS_ERR_NOMEM, 0, 0, NULL);
     if (o->charset) {
         int rc = mailbars_message_set_charset(w->msg, o->charset, err);
         if (rc) return rc;
@@ -443,6 +454,7 @@ out:
     for (unsigned i = 0; ws && i < nthreads; i++) {
         mailbars_ses_render_state_free(ws[i].st);
         mailbars_message_free(ws[i].msg);
+        json_decref(ws[i].defaults);
     }
     for (size_t i = 0; b->slots && i < b->nslots; i++) {
         mailbars_buf_free(&b->slots[i].line);

@@ -722,21 +722,33 @@ mailbars_ses_request *mailbars_ses_request_parse(const char *json, size_t len,
     return r;
 }
 
-int mailbars_ses_request_destination(const mailbars_ses_request *r, size_t i,
-                                     mailbars_ses_destination *out, mailbars_error *err) {
+json_t *mb_ses_request_defaults(const mailbars_ses_request *r) {
+    return r->defaults;
+}
+
+int mb_ses_request_entry(const mailbars_ses_request *r, size_t i, mailbars_ses_destination *out,
+                         json_t **repl, mailbars_error *err) {
     memset(out, 0, sizeof *out);
+    *repl = NULL;
     if (i >= r->n) return mb_error(err, MAILBARS_ERR_ARGUMENT, 0, 0, "no destination %zu", i);
     const req_dest *d = &r->dests[i];
     out->to = d->to;
     out->cc = d->cc;
     out->bcc = d->bcc;
-    json_t *repl = NULL;
     if (d->repl) {
         char field[200];
         snprintf(field, sizeof field, r->repl_field, i);
-        repl = mailbars_ses_parse_data(d->repl, d->repl_len, field, err);
-        if (!repl) return err ? err->code : MAILBARS_ERR_JSON;
+        *repl = mailbars_ses_parse_data(d->repl, d->repl_len, field, err);
+        if (!*repl) return err ? err->code : MAILBARS_ERR_JSON;
     }
+    return MAILBARS_OK;
+}
+
+int mailbars_ses_request_destination(const mailbars_ses_request *r, size_t i,
+                                     mailbars_ses_destination *out, mailbars_error *err) {
+    json_t *repl;
+    int rc = mb_ses_request_entry(r, i, out, &repl, err);
+    if (rc) return rc;
     out->data = mailbars_ses_merge(r->defaults, repl);
     json_decref(repl);
     if (!out->data) return mb_error(err, MAILBARS_ERR_NOMEM, 0, 0, NULL);

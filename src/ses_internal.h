@@ -24,6 +24,13 @@ int mb_ses_locate(json_t *root, mb_ses_shape *sh, mailbars_error *err);
  * error that is not a parse error (helpers, partials, decorators). Returns its code or OK. */
 int mb_ses_lint_first_error(const char *const srcs[3], mailbars_error *err);
 
+/* A request's parsed default data (borrowed, may be NULL). */
+json_t *mb_ses_request_defaults(const mailbars_ses_request *r);
+/* Destination i's addresses and its parsed replacement data (*repl: a new reference, or NULL
+ * when the destination has none), without merging. */
+int mb_ses_request_entry(const mailbars_ses_request *r, size_t i, mailbars_ses_destination *out,
+                         json_t **repl, mailbars_error *err);
+
 /* The line and column where the token of a jansson error starts. */
 void mb_ses_json_error_start(const json_error_t *je, int *line, int *col);
 
