@@ -277,6 +277,13 @@ static bool scoped_id(const ast_str *original) {
     return false;
 }
 
+/* One segment of a path being parsed. */
+typedef struct seg {
+    const char *text;
+    size_t len;
+    char sep; /* '.' or '/' before it, 0 for the first */
+} seg;
+
 /* A path (`a.b/c`, `../x`, `@root.y`, `[lit].z`) from the lookahead, then handlebars.js
  * preparePath(). `param_pos`: a lone ID here could also have been a hash key. */
 static int parse_path(parser *p, bool param_pos, ast_node **out) {
@@ -287,30 +294,24 @@ static int parse_path(parser *p, bool param_pos, ast_node **out) {
         shift(p);
         if ((rc = expect(p, TB(TK_ID)))) return rc;
     }
-    /* collect segments: token text and separator */
-    size_t cap = 4, n = 0;
-    mb_tok *segs = mb_arena_alloc(p->a, cap * sizeof *segs);
-    if (!segs) return nomem(p);
+    /* collect segments: text and the separator before each (small paths stay on the stack) */
+    seg local[8], *segs = local;
+    size_t cap = 8, n = 0;
     for (;;) {
         if (n == cap) {
-            mb_tok *ns = mb_arena_alloc(p->a, cap * 2 * sizeof *ns);
+            seg *ns = mb_arena_alloc(p->a, cap * 2 * sizeof *ns);
             if (!ns) return nomem(p);
             memcpy(ns, segs, n * sizeof *ns);
             segs = ns;
             cap *= 2;
         }
-        segs[n++] = p->la[0];
+        segs[n].text = p->la[0].text;
+        segs[n].len = p->la[0].len;
+        segs[n].sep = n ? p->last.text[0] : 0;
+        n++;
         shift(p);
         if ((rc = fill(p, 1))) return rc;
         if (p->la[0].type == TK_SEP) {
-            if (n == cap) {
-                mb_tok *ns = mb_arena_alloc(p->a, cap * 2 * sizeof *ns);
-                if (!ns) return nomem(p);
-                memcpy(ns, segs, n * sizeof *ns);
-                segs = ns;
-                cap *= 2;
-            }
-            segs[n++] = p->la[0];
             shift(p);
             if ((rc = expect(p, TB(TK_ID)))) return rc;
             continue;
@@ -324,16 +325,16 @@ static int parse_path(parser *p, bool param_pos, ast_node **out) {
     if (!node) return nomem(p);
     mailbars_buf orig = {0};
     size_t nparts = 0;
-    ast_str *parts = mb_arena_alloc(p->a, (n / 2 + 1) * sizeof *parts);
+    ast_str *parts = mb_arena_alloc(p->a, n * sizeof *parts);
     if (!parts) return nomem(p);
     int depth = 0;
     if (data) rc |= mb_buf_putc(&orig, '@');
-    for (size_t i = 0; i < n; i += 2) {
+    for (size_t i = 0; i < n; i++) {
         const char *part;
         size_t plen;
         id_text(segs[i].text, segs[i].len, &part, &plen);
         bool literal = plen != segs[i].len;
-        if (i > 0) rc |= mb_buf_putc(&orig, segs[i - 1].text[0]);
+        if (i > 0) rc |= mb_buf_putc(&orig, segs[i].sep);
         rc |= mailbars_buf_append(&orig, part, plen);
         if (rc) {
             mailbars_buf_free(&orig);
