@@ -80,7 +80,7 @@ static int re_match(int which, const char *s, size_t n) {
     if (!md) return -1;
     int rc = pcre2_match(g_re[which], (PCRE2_SPTR)s, n, 0, 0, md, NULL);
     pcre2_match_data_free(md);
-    return rc >= 0;
+    return rc == PCRE2_ERROR_NOMEMORY ? -1 : rc >= 0; /* out of heap frames is not "no match" */
 }
 
 int mb_msgid_valid(const char *s, size_t len) {
