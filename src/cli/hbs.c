@@ -416,9 +416,18 @@ int cmd_hbs(int argc, char **argv) {
         goto done;
     }
     if (mailbars_render(st, tpl, data, rdata, &err) != MAILBARS_OK) {
-        fprintf(stderr, "mailbars hbs: %s\n",
-                err.message[0] ? err.message : mailbars_status_message(err.code));
-        rc = EXIT_RENDER;
+        /* a partial is parsed when first used, as in handlebars.js: its syntax errors are
+         * still an invalid template, reported against the partial's file */
+        if (err.code == MAILBARS_ERR_PARSE || err.code == MAILBARS_ERR_COMPILE) {
+            fprintf(stderr, "%s:%d:%d: error: %s\n", hbs_error_file(&err, argv, argc, pos[0]),
+                    err.line > 0 ? err.line : 1, err.column > 0 ? err.column : 1,
+                    err.message[0] ? err.message : mailbars_status_message(err.code));
+            rc = EXIT_INVALID;
+        } else {
+            fprintf(stderr, "mailbars hbs: %s\n",
+                    err.message[0] ? err.message : mailbars_status_message(err.code));
+            rc = EXIT_RENDER;
+        }
         goto done;
     }
     {
