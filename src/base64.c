@@ -1,6 +1,7 @@
 /* Base64 (RFC 2045 6.8): table-driven encoder with CRLF line breaks, whitespace-tolerant
  * decoder. Output space is reserved once and written through a raw pointer. */
 #include "mime_internal.h"
+#include <pthread.h>
 
 static const char b64_alphabet[64] =
     "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
@@ -20,19 +21,29 @@ size_t mb_base64_encoded_len(size_t len, size_t line_len) {
     return chars + (chars - 1) / line_len * 2;
 }
 
-/* Encodes 3 bytes into 4 characters. */
+/* Two output characters for every 12-bit value, built once. */
+static char b64_pair[4096][2];
+static pthread_once_t b64_pair_once = PTHREAD_ONCE_INIT;
+
+static void b64_pair_init(void) {
+    for (int v = 0; v < 4096; v++) {
+        b64_pair[v][0] = b64_alphabet[v >> 6];
+        b64_pair[v][1] = b64_alphabet[v & 63];
+    }
+}
+
+/* Encodes 3 bytes into 4 characters (two table lookups). */
 static inline void b64_quad(const unsigned char *s, char *d) {
     uint32_t v = (uint32_t)s[0] << 16 | (uint32_t)s[1] << 8 | s[2];
-    d[0] = b64_alphabet[v >> 18];
-    d[1] = b64_alphabet[(v >> 12) & 63];
-    d[2] = b64_alphabet[(v >> 6) & 63];
-    d[3] = b64_alphabet[v & 63];
+    memcpy(d, b64_pair[v >> 12], 2);
+    memcpy(d + 2, b64_pair[v & 4095], 2);
 }
 
 /* Base64 with CRLF between lines of `line_len` characters (rounded down to a multiple of 4);
  * no line break after the last line. */
 int mailbars_base64_encode(const void *src, size_t len, size_t line_len, mailbars_buf *out) {
     const unsigned char *s = src;
+    pthread_once(&b64_pair_once, b64_pair_init);
     size_t total = mb_base64_encoded_len(len, line_len);
     if (mailbars_buf_reserve(out, total) != MAILBARS_OK) return MAILBARS_ERR_NOMEM;
     char *d = out->data + out->len;

@@ -3,6 +3,7 @@
  * so a character the charset cannot hold is always an error, never a substitute. */
 #include "mime_internal.h"
 #include <stdio.h>
+#include <strings.h>
 #include <unicode/ustring.h>
 #include <unicode/utf16.h>
 
@@ -109,7 +110,13 @@ nomem:
 /* Opens an ICU converter by any of its names; UTF-8 (under any alias) uses no converter.
  * The header label is the charset's MIME name, else its IANA name. */
 int mb_charset_set(mb_charset *cs, const char *name, mailbars_error *err) {
-    if (!name || !*name) name = "UTF-8";
+    if (!name || !*name || !strcasecmp(name, "UTF-8") || !strcasecmp(name, "utf8")) {
+        if (cs->cnv) ucnv_close(cs->cnv);
+        cs->cnv = NULL;
+        strcpy(cs->label, "UTF-8");
+        cs->ascii_compatible = 1;
+        return MAILBARS_OK;
+    }
     UErrorCode st = U_ZERO_ERROR;
     UConverter *cnv = ucnv_open(name, &st);
     if (U_FAILURE(st) || !cnv)

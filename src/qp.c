@@ -24,6 +24,17 @@ static const unsigned char qp_class[256] = {
 
 static const char qp_hex[] = "0123456789ABCDEF";
 
+#define ONES 0x0101010101010101ull
+#define HIGHS 0x8080808080808080ull
+/* Non-zero when one of the 8 bytes is below 0x20, above 0x7E, or '=' (so needs a closer look). */
+static inline uint64_t swar_special(uint64_t x) {
+    uint64_t below = (x - ONES * 0x20) & ~x;
+    uint64_t above = (x + ONES * (127 - 0x7E)) | x;
+    uint64_t y = x ^ (ONES * '=');
+    uint64_t eq = (y - ONES) & ~y;
+    return (below | above | eq) & HIGHS;
+}
+
 /* Longest run of characters before a soft break ("=" makes the line 76). */
 #define QP_ROOM 75
 
@@ -50,35 +61,47 @@ int mb_qp_encode(const char *src, size_t len, unsigned flags, mailbars_buf *out)
         }
         if (col == 0 && (c == '.' || (c == 'F' && len - i >= 5 && memcmp(s + i, "From ", 5) == 0)))
             goto encode;
-        if (k == QP_SAFE) {
+        if (k == QP_SAFE ||
+            (k == QP_WS && i + 1 < len && !(text && qp_class[s[i + 1]] == QP_BRK))) {
             if (col >= QP_ROOM) goto soft;
-            size_t lim = len - i < QP_ROOM - col ? len : i + (QP_ROOM - col);
-            size_t j = i + 1;
-            while (j < lim && qp_class[s[j]] == QP_SAFE) j++;
-            memcpy(d, s + i, j - i);
-            d += j - i;
-            col += j - i;
-            i = j;
+            /* Copy the run of literal bytes that fits the line: 8 at a time while a block is
+             * all printable ASCII without '=' and not ending in a trailing space, then bytewise. */
+            const unsigned char *p = s + i;
+            const unsigned char *lim = s + (len - i < QP_ROOM - col ? len : i + (QP_ROOM - col));
+            char *d0 = d;
+            for (;;) {
+                while (lim - p >= 9) {
+                    uint64_t x;
+                    memcpy(&x, p, 8);
+                    if (swar_special(x) || (p[7] == ' ' && text && qp_class[p[8]] == QP_BRK)) break;
+                    memcpy(d, &x, 8);
+                    d += 8;
+                    p += 8;
+                }
+                if (p >= lim) break;
+                unsigned b = *p, kb = qp_class[b];
+                if (kb != QP_SAFE &&
+                    !(kb == QP_WS && p + 1 < s + len && !(text && qp_class[p[1]] == QP_BRK)))
+                    break;
+                *d++ = (char)b;
+                p++;
+            }
+            col += (size_t)(d - d0);
+            i = (size_t)(p - s);
             continue;
         }
-        if (k == QP_WS) {
-            int trailing = i + 1 == len || (text && qp_class[s[i + 1]] == QP_BRK);
-            if (!trailing) {
-                if (col >= QP_ROOM) goto soft;
-                *d++ = (char)c;
-                col++;
-                i++;
-                continue;
-            }
-        }
+        if (k == QP_WS) goto encode; /* trailing whitespace */
     encode:
         if (col + 3 > QP_ROOM) goto soft;
-        d[0] = '=';
-        d[1] = qp_hex[c >> 4];
-        d[2] = qp_hex[c & 15];
-        d += 3;
-        col += 3;
-        i++;
+        /* This byte and the encoded bytes after it, while they fit the line. */
+        do {
+            d[0] = '=';
+            d[1] = qp_hex[c >> 4];
+            d[2] = qp_hex[c & 15];
+            d += 3;
+            col += 3;
+            i++;
+        } while (i < len && col + 3 <= QP_ROOM && qp_class[c = s[i]] == QP_ENC && col != 0);
         continue;
     soft:
         d[0] = '=';

@@ -40,22 +40,28 @@ int mb_hdr_end(mb_hdr *h) {
     return mailbars_buf_append(h->out, "\r\n", 2);
 }
 
-/* Q-encoding: 1 = the byte stands for itself (the phrase-safe set of RFC 2047 5(3):
- * letters, digits, ! * + - /), else it is written as =XX (space as '_'). */
-static const unsigned char q_safe[128] = {
-    ['!'] = 1, ['*'] = 1, ['+'] = 1, ['-'] = 1, ['/'] = 1, ['0'] = 1, ['1'] = 1, ['2'] = 1,
-    ['3'] = 1, ['4'] = 1, ['5'] = 1, ['6'] = 1, ['7'] = 1, ['8'] = 1, ['9'] = 1, ['A'] = 1,
-    ['B'] = 1, ['C'] = 1, ['D'] = 1, ['E'] = 1, ['F'] = 1, ['G'] = 1, ['H'] = 1, ['I'] = 1,
-    ['J'] = 1, ['K'] = 1, ['L'] = 1, ['M'] = 1, ['N'] = 1, ['O'] = 1, ['P'] = 1, ['Q'] = 1,
-    ['R'] = 1, ['S'] = 1, ['T'] = 1, ['U'] = 1, ['V'] = 1, ['W'] = 1, ['X'] = 1, ['Y'] = 1,
-    ['Z'] = 1, ['a'] = 1, ['b'] = 1, ['c'] = 1, ['d'] = 1, ['e'] = 1, ['f'] = 1, ['g'] = 1,
-    ['h'] = 1, ['i'] = 1, ['j'] = 1, ['k'] = 1, ['l'] = 1, ['m'] = 1, ['n'] = 1, ['o'] = 1,
-    ['p'] = 1, ['q'] = 1, ['r'] = 1, ['s'] = 1, ['t'] = 1, ['u'] = 1, ['v'] = 1, ['w'] = 1,
-    ['x'] = 1, ['y'] = 1, ['z'] = 1, [' '] = 1};
+/* Q-encoding: the character a byte is written as when it stands for itself (the phrase-safe
+ * set of RFC 2047 5(3): letters, digits, ! * + - /, and space as '_'), or 0 for =XX. */
+static const char q_lit[256] = {
+    0,   0,   0,   0,   0,   0,   0,   0,   0,   0,   0,   0,   0,   0,   0,   0,   0,   0,   0,
+    0,   0,   0,   0,   0,   0,   0,   0,   0,   0,   0,   0,   0,   '_', '!', 0,   0,   0,   0,
+    0,   0,   0,   0,   '*', '+', 0,   '-', 0,   '/', '0', '1', '2', '3', '4', '5', '6', '7', '8',
+    '9', 0,   0,   0,   0,   0,   0,   0,   'A', 'B', 'C', 'D', 'E', 'F', 'G', 'H', 'I', 'J', 'K',
+    'L', 'M', 'N', 'O', 'P', 'Q', 'R', 'S', 'T', 'U', 'V', 'W', 'X', 'Y', 'Z', 0,   0,   0,   0,
+    0,   0,   'a', 'b', 'c', 'd', 'e', 'f', 'g', 'h', 'i', 'j', 'k', 'l', 'm', 'n', 'o', 'p', 'q',
+    'r', 's', 't', 'u', 'v', 'w', 'x', 'y', 'z', 0,   0,   0,   0,   0,   0,   0,   0,   0,   0,
+    0,   0,   0,   0,   0,   0,   0,   0,   0,   0,   0,   0,   0,   0,   0,   0,   0,   0,   0,
+    0,   0,   0,   0,   0,   0,   0,   0,   0,   0,   0,   0,   0,   0,   0,   0,   0,   0,   0,
+    0,   0,   0,   0,   0,   0,   0,   0,   0,   0,   0,   0,   0,   0,   0,   0,   0,   0,   0,
+    0,   0,   0,   0,   0,   0,   0,   0,   0,   0,   0,   0,   0,   0,   0,   0,   0,   0,   0,
+    0,   0,   0,   0,   0,   0,   0,   0,   0,   0,   0,   0,   0,   0,   0,   0,   0,   0,   0,
+    0,   0,   0,   0,   0,   0,   0,   0,   0,   0,   0,   0,   0,   0,   0,   0,   0,   0,   0,
+    0,   0,   0,   0,   0,   0,   0,   0,   0,
+};
 
 /* Characters one byte takes in Q encoding. */
 static inline size_t q_cost(unsigned char c) {
-    return c < 128 && q_safe[c] ? 1 : 3;
+    return q_lit[c] ? 1 : 3;
 }
 
 /* Characters `n` bytes take in B encoding. */
@@ -68,16 +74,26 @@ static const char hexd[] = "0123456789ABCDEF";
 /* Writes one encoded word of bytes [p, p+n) as a header token. */
 static int ew_emit(mb_hdr *h, const mb_charset *cs, int useq, const unsigned char *p, size_t n) {
     char w[256];
-    size_t k = (size_t)snprintf(w, sizeof w, "=?%s?%c?", cs->label, useq ? 'Q' : 'B');
+    size_t ll = strlen(cs->label), k = 0;
+    w[k++] = '=';
+    w[k++] = '?';
+    memcpy(w + k, cs->label, ll);
+    k += ll;
+    w[k++] = '?';
+    w[k++] = useq ? 'Q' : 'B';
+    w[k++] = '?';
     if (useq) {
         for (size_t i = 0; i < n && k + 3 < sizeof w; i++) {
             unsigned char c = p[i];
-            if (c == ' ')
-                w[k++] = '_';
-            else if (c < 128 && q_safe[c])
-                w[k++] = (char)c;
-            else
-                w[k++] = '=', w[k++] = hexd[c >> 4], w[k++] = hexd[c & 15];
+            char l = q_lit[c];
+            if (l) {
+                w[k++] = l;
+            } else {
+                w[k] = '=';
+                w[k + 1] = hexd[c >> 4];
+                w[k + 2] = hexd[c & 15];
+                k += 3;
+            }
         }
     } else {
         mailbars_buf b = {w, k, sizeof w};
@@ -125,16 +141,27 @@ int mb_hdr_words(mb_hdr *h, mb_charset *cs, const char *s, size_t len, int phras
         size_t i = 0;
         while (i < len) {
             size_t budget = ew_budget(h, overhead);
-            size_t start = i, qc = 0;
-            while (i < len) {
-                size_t n = 1;
-                while (i + n < len && (p[i + n] & 0xC0) == 0x80) n++;
-                size_t add = 0;
-                for (size_t j = 0; j < n; j++) add += q_cost(p[i + j]);
-                size_t cost = useq ? qc + add : b_cost(i + n - start);
-                if (i > start && overhead + cost > budget) break;
-                qc += add;
-                i += n;
+            size_t cap = budget > overhead ? budget - overhead : 4, start = i;
+            if (useq) { /* bytes >= 0x80 always take 3 characters */
+                size_t qc = 0;
+                while (i < len) {
+                    unsigned c = p[i];
+                    size_t n = c < 0x80 ? 1 : c < 0xE0 ? 2 : c < 0xF0 ? 3 : 4;
+                    size_t add = c < 0x80 ? q_cost((unsigned char)c) : 3 * n;
+                    if (i > start && qc + add > cap) break;
+                    qc += add;
+                    i += n;
+                }
+            } else { /* as many bytes as fit, cut back to a character boundary */
+                size_t e = start + cap / 4 * 3;
+                if (e >= len) {
+                    e = len;
+                } else {
+                    while (e > start && (p[e] & 0xC0) == 0x80) e--;
+                    if (e == start) /* not even one character fits: take one anyway */
+                        for (e = start + 1; e < len && (p[e] & 0xC0) == 0x80;) e++;
+                }
+                i = e;
             }
             if ((rc = ew_emit(h, cs, useq, p + start, i - start))) goto nomem;
         }
@@ -222,6 +249,11 @@ int mb_hdr_unstructured(mb_hdr *h, mb_charset *cs, const char *s, size_t len, co
     return MAILBARS_OK;
 }
 
+/* Bytes mb_header_clean looks at: C0 controls, DEL, and 0xC2 (the lead byte of C1 controls). */
+static const unsigned char hdr_special[256] = {1, 1, 1, 1, 1, 1, 1, 1, 1,          1,         1, 1,
+                                               1, 1, 1, 1, 1, 1, 1, 1, 1,          1,         1, 1,
+                                               1, 1, 1, 1, 1, 1, 1, 1, [0x7F] = 1, [0xC2] = 1};
+
 int mb_header_clean(const char *s, size_t len, const char *what, mailbars_buf *out,
                     mailbars_error *err) {
     size_t bad = mb_utf8_check((const unsigned char *)s, len);
@@ -231,22 +263,28 @@ int mb_header_clean(const char *s, size_t len, const char *what, mailbars_buf *o
         return MAILBARS_ERR_UTF8;
     }
     if (mailbars_buf_reserve(out, len)) return mb_error(err, MAILBARS_ERR_NOMEM, 0, 0, NULL);
-    for (size_t i = 0; i < len; i++) {
-        unsigned char c = (unsigned char)s[i];
-        unsigned cp = c < 0x80 ? c : 0xA0; /* 0xA0: stands for "not a control" */
-        if (c == 0xC2 && (unsigned char)s[i + 1] < 0xA0) cp = (unsigned char)s[i + 1]; /* C1 */
+    size_t i = 0;
+    while (i < len) {
+        size_t j = i;
+        while (j < len && !hdr_special[(unsigned char)s[j]]) j++; /* the common bytes */
+        memcpy(out->data + out->len, s + i, j - i);
+        out->len += j - i;
+        if (j == len) break;
+        unsigned char c = (unsigned char)s[j];
+        unsigned cp = c; /* the control's code point, or 0xA0 for "not a control" */
+        if (c == 0xC2) cp = (unsigned char)s[j + 1] < 0xA0 ? (unsigned char)s[j + 1] : 0xA0;
         if (c == '\r' || c == '\n') { /* each becomes a space: byte offsets stay exact */
             out->data[out->len++] = ' ';
-            continue;
-        }
-        if ((cp < 0x20 && cp != '\t') || (cp >= 0x7F && cp < 0xA0)) {
+        } else if (cp == '\t' || cp == 0xA0) {
+            out->data[out->len++] = (char)c;
+        } else {
             mb_error(err, MAILBARS_ERR_HEADER, 0, 0,
                      "%s: control character U+%04X at byte offset %zu is not allowed in a header",
-                     what, cp, i);
+                     what, cp, j);
             if (err) snprintf(err->part, sizeof err->part, "%s", what);
             return MAILBARS_ERR_HEADER;
         }
-        out->data[out->len++] = (char)c;
+        i = j + 1;
     }
     out->data[out->len] = 0;
     return MAILBARS_OK;
@@ -257,7 +295,9 @@ int mailbars_rfc2047_encode(const char *s, size_t len, const char *charset, size
                             mailbars_buf *out, mailbars_error *err) {
     mb_charset cs;
     mb_charset_init(&cs);
+    char stack[512];
     mailbars_buf clean = {0};
+    if (len < sizeof stack) clean.data = stack, clean.cap = sizeof stack; /* never grows */
     size_t start = out->len;
     int rc = mb_charset_set(&cs, charset, err);
     if (!rc) rc = mb_header_clean(s, len, "value", &clean, err);
@@ -269,7 +309,7 @@ int mailbars_rfc2047_encode(const char *s, size_t len, const char *charset, size
         out->len = start;
         if (out->data) out->data[start] = 0;
     }
-    mailbars_buf_free(&clean);
+    if (clean.data != stack) mailbars_buf_free(&clean);
     mb_charset_free(&cs);
     return rc;
 }
