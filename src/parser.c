@@ -428,6 +428,7 @@ static int parse_hash(parser *p, ast_node **out) {
 /* `as |a b|`; the lookahead is OPEN_BLOCK_PARAMS. */
 static int parse_block_params(parser *p, call *c) {
     int rc;
+    mb_tok open = p->la[0];
     shift(p);
     if ((rc = expect(p, TB(TK_ID)))) return rc;
     size_t cap = 2;
@@ -440,14 +441,27 @@ static int parse_block_params(parser *p, call *c) {
             memcpy(nb, c->bp, c->n_bp * sizeof *nb);
             c->bp = nb, cap *= 2;
         }
-        const char *s;
-        size_t sl;
-        id_text(p->la[0].text, p->la[0].len, &s, &sl);
-        if ((rc = mkstr(p, s, sl, &c->bp[c->n_bp]))) return rc;
+        /* handlebars.js applies id() to the array of names: they keep their brackets */
+        if ((rc = mkstr(p, p->la[0].text, p->la[0].len, &c->bp[c->n_bp]))) return rc;
         c->n_bp++;
         shift(p);
         if ((rc = expect(p, TB(TK_ID) | TB(TK_CLOSE_BLOCK_PARAMS)))) return rc;
         if (p->la[0].type == TK_CLOSE_BLOCK_PARAMS) break;
+    }
+    /* ...and when the names joined with ',' look like `[...]`, id() calls substring() on the
+     * array, which throws a TypeError */
+    const ast_str *f = &c->bp[0], *l = &c->bp[c->n_bp - 1];
+    if (f->s[0] == '[' && l->s[l->len - 1] == ']') {
+        bool terminator = false;
+        for (size_t i = 0; i < c->n_bp && !terminator; i++) {
+            const char *dummy;
+            size_t dl;
+            id_text(c->bp[i].s, c->bp[i].len, &dummy, &dl);
+            terminator = c->bp[i].s[0] == '[' && dl == c->bp[i].len;
+        }
+        if (!terminator)
+            return mb_error(p->err, MAILBARS_ERR_PARSE, open.loc.line, open.loc.column + 1,
+                            "token.substring is not a function");
     }
     shift(p);
     return expect(p, TB(TK_CLOSE));
@@ -692,7 +706,11 @@ static int parse_raw_block(parser *p, ast_node **out) {
     if ((rc = parse_call(p, K_RAW, &c))) return rc;
     nvec body = {0};
     for (;;) {
-        if ((rc = expect(p, TB(TK_CONTENT) | TB(TK_END_RAW_BLOCK)))) return rc;
+        /* after a content the LALR state is the shared one that reduces a statement */
+        tmask ok = TB(TK_CONTENT) | TB(TK_END_RAW_BLOCK) | (body.len ? S_STMT_ALL : 0);
+        if ((rc = fill(p, 1))) return rc;
+        mb_tok_type t = p->la[0].type;
+        if (!(TB(t) & ok) || (t != TK_CONTENT && t != TK_END_RAW_BLOCK)) return parse_error(p, ok);
         if (p->la[0].type == TK_END_RAW_BLOCK) break;
         mb_content_node *cn = mb_arena_alloc(p->a, sizeof *cn);
         if (!cn) return nomem(p);

@@ -294,6 +294,17 @@ static void test_whitespace(void) {
     const char *t5 = "{{foo (bar 1 a=b) c=(d)}}";
     check_print(t5, strlen(t5), false,
                 "{{ PATH:foo [PATH:bar [NUMBER{1}] HASH{a=PATH:b}] HASH{c=PATH:d []} }}\n");
+    const char *t7 = "{{#a as |[a] b|}}{{/a}}";
+    check_print(t7, strlen(t7), false,
+                "BLOCK:\n  PATH:a []\n  PROGRAM:\n    BLOCK PARAMS: [ [a] b ]\n");
+    const char *t8 = "{{#a as |[a] [b]|}}{{/a}}";
+    check_print(t8, strlen(t8), false, "ERROR: token.substring is not a function");
+    const char *t9 = "{{{{raw}}}}{{{{z}}}}q{{{{/z}}}{{{{/raw}}}}";
+    check_print(t9, strlen(t9), false,
+                "ERROR: Parse error on line 1:\n...{{{/z}}}{{{{/raw}}}}\n-----------------------^\n"
+                "Expecting 'EOF', 'COMMENT', 'CONTENT', 'END_RAW_BLOCK', 'OPEN_RAW_BLOCK', "
+                "'OPEN_BLOCK', 'OPEN_INVERSE', 'OPEN_INVERSE_CHAIN', 'INVERSE', 'OPEN_ENDBLOCK', "
+                "'OPEN', 'OPEN_UNESCAPED', 'OPEN_PARTIAL', 'OPEN_PARTIAL_BLOCK', got '1'");
     const char *t6 = "{{#> (x)}}{{/undefined}}";
     check_print(t6, strlen(t6), false, "{{> PARTIAL BLOCK:undefined PROGRAM:\n }}\n");
 }
