@@ -299,6 +299,13 @@ static int64_t add_call(comp *c, const ast_node *path, size_t nparams, const cha
     cs.fn = (int32_t)fn;
     cs.inverse = (int32_t)inverse;
     cs.is_block = (uint8_t)is_block;
+    cs.strict_path = -1;
+    if (!h && (c->flags & MAILBARS_STRICT)) {
+        /* strict mode has no helperMissing: the name is looked up strictly and fails */
+        int64_t pi = add_path(c, path, 1);
+        if (pi < 0) return -1;
+        cs.strict_path = (int32_t)pi;
+    }
     ((mb_callsite *)c->calls.items)[ci] = cs;
     return c->failed ? -1 : ci;
 }
@@ -434,9 +441,17 @@ static int compile_inline(comp *c, pcode *p, mb_arena *a, const ast_node *b) {
         strcmp(path->u.path.parts[0].s, "inline")) {
         return emit_error(c, p, MAILBARS_ERR_RENDER, "Unsupported decorator");
     }
-    if (b->u.block.params.len < 1 || b->u.block.params.items[0]->type != AST_STRING)
-        return comp_fail(c, MAILBARS_ERR_COMPILE, &b->loc,
-                         "inline partials need a string name: {{#*inline \"name\"}}");
+    /* the name is the first argument as a string (handlebars.js: props.partials[args[0]]) */
+    char nbuf[40];
+    const char *nm = "undefined";
+    size_t nlen = 9;
+    if (b->u.block.params.len) {
+        const ast_node *a0 = b->u.block.params.items[0];
+        if (a0->type == AST_PATH)
+            nm = a0->u.path.original.s, nlen = a0->u.path.original.len;
+        else
+            literal_name(a0, nbuf, sizeof nbuf, &nm, &nlen);
+    }
     int64_t prog = b->u.block.program ? compile_program(c, a, b->u.block.program) : -1;
     if (prog < 0 && c->failed) return c->failed;
     if (prog < 0) {
@@ -447,9 +462,7 @@ static int compile_inline(comp *c, pcode *p, mb_arena *a, const ast_node *b) {
     }
     int64_t ii = vec_push(&p->inlines, sizeof(mb_inline));
     if (ii < 0) return nomem(c);
-    const ast_str *nm = &b->u.block.params.items[0]->u.string.value;
-    ((mb_inline *)p->inlines.items)[ii] =
-        (mb_inline){tstrdup(c, nm->s, nm->len), nm->len, (int32_t)prog};
+    ((mb_inline *)p->inlines.items)[ii] = (mb_inline){tstrdup(c, nm, nlen), nlen, (int32_t)prog};
     return c->failed;
 }
 
@@ -504,7 +517,6 @@ static int compile_block(comp *c, pcode *p, mb_arena *a, const ast_node *b) {
     int64_t ci = add_call(c, path, 0, NULL, 0, fn, inv, 1);
     if (ci < 0) return c->failed;
     mb_callsite *cs = &((mb_callsite *)c->calls.items)[ci];
-    cs->value_path = NULL; /* paths vector may move; the VM looks up by index when needed */
     if (b->u.block.program)
         cs->fn_block_params = (uint16_t)b->u.block.program->u.program.n_block_params;
     return emit(c, p, OP_SECTION, 0, 0, (uint32_t)ci);

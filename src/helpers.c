@@ -62,7 +62,8 @@ static int each_step(mailbars_call *call, json_t *item, json_t *key, size_t i, i
 
 static int helper_each(mailbars_call *call, void *ud) {
     (void)ud;
-    if (mailbars_call_argc(call) == 0)
+    /* each(context, options): a second argument takes the place of options */
+    if (mailbars_call_argc(call) != 1)
         return mailbars_call_error(call, "Must pass iterator to #each");
     json_t *v = mailbars_call_arg(call, 0);
     size_t n = 0;
@@ -98,8 +99,13 @@ static int helper_each(mailbars_call *call, void *ud) {
 static int helper_lookup(mailbars_call *call, void *ud) {
     (void)ud;
     json_t *obj = mailbars_call_arg(call, 0), *field = mailbars_call_arg(call, 1);
-    if (!mailbars_value_is_truthy(obj) && !(obj && (json_is_object(obj) || (json_is_array(obj)))))
-        return mailbars_call_return(call, json_incref(obj));
+    int falsy =
+        !mailbars_value_is_truthy(obj) && !(obj && (json_is_object(obj) || json_is_array(obj)));
+    if (falsy && mailbars_call_argc(call) >= 1) return mailbars_call_return(call, json_incref(obj));
+    /* lookup(obj, field, options): with other arities `options` is not the options object */
+    if (mailbars_call_argc(call) != 2)
+        return mailbars_call_error(
+            call, "Cannot read properties of undefined (reading 'lookupProperty')");
     mailbars_buf key = {0};
     if (mailbars_value_to_string(field, &key) != MAILBARS_OK) return MAILBARS_ERR_NOMEM;
     if (!field) mb_buf_puts(&key, "undefined");

@@ -62,7 +62,7 @@ typedef struct mb_callsite {
     uint16_t fn_block_params; /* declared `as |..|` count of fn */
     uint8_t is_block;
     uint8_t escaped;
-    const mb_path *value_path; /* SECTION: the path (for errors); may be NULL */
+    int32_t strict_path; /* strict mode, missing helper: the path whose lookup fails, or -1 */
 } mb_callsite;
 
 /* A partial invocation. */

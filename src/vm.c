@@ -57,12 +57,14 @@ struct mb_frame {
     const mb_val *bp;
     uint32_t nbp;
     const mb_data *data;
+    uint8_t root; /* a template's or partial's main program: no block-param level */
 };
 
 typedef struct mb_scope {
     const char *name;
     size_t len;
     int32_t prog;
+    const mb_frame *bp_parent; /* block params an inline partial sees: its declarer's parent's */
 } mb_scope;
 
 struct mailbars_render_state {
@@ -81,7 +83,16 @@ struct mailbars_render_state {
     size_t ncaps, capcaps;
     json_t **jargs; /* materialised helper arguments, used as a stack */
     size_t njargs, capjargs;
-    mb_val scratch_val;
+    /* handlebars.js joins adjacent appends with JavaScript's `+`, so adjacent raw numbers and
+     * booleans are added ({{{a}}}{{{b}}} with 1 and 2 prints 3). The pending run: */
+    struct {
+        int state;         /* NUM_STRING, NUM_RUNSTART or NUM_ACTIVE */
+        mailbars_buf *buf; /* NUM_ACTIVE: the run's text is buf[start..end) */
+        size_t start, end;
+        double val;
+    } num;
+    json_t *nullctx;  /* handlebars.js container.nullContext: `this` for helpers when the
+                         context is null or undefined */
     mailbars_buf tmp; /* value-to-string scratch */
     mailbars_error *err;
 };
@@ -103,6 +114,11 @@ struct mailbars_call {
 };
 
 static int exec(mailbars_render_state *st, int32_t prog, const mb_frame *f);
+
+/* `this` as helpers see it: the context, or the shared empty object when it is nullish. */
+static inline json_t *self_of(const mailbars_render_state *st, const mb_frame *f) {
+    return f->ctx && !json_is_null(f->ctx) ? f->ctx : st->nullctx;
+}
 
 /* ---- errors ---- */
 
@@ -169,6 +185,37 @@ static int out_escaped(mailbars_render_state *st, mailbars_buf *b, const char *s
     return MAILBARS_OK;
 }
 
+/* A JavaScript `+` chain is a string once a string joined it (NUM_STRING); at the start of a
+ * chain (NUM_RUNSTART) a number starts a numeric sum (NUM_ACTIVE). */
+enum { NUM_STRING, NUM_RUNSTART, NUM_ACTIVE };
+
+/* Appends a raw number or boolean, adding it to a numeric run that ends right here. */
+static int out_number(mailbars_render_state *st, mailbars_buf *b, double d, const char *text,
+                      size_t n) {
+    char num[40];
+    if (st->num.state == NUM_ACTIVE && st->num.buf == b && st->num.end == b->len) {
+        d += st->num.val;
+        b->len = st->num.start;
+        n = mb_format_number(d, num);
+        text = num;
+    } else if (st->num.state == NUM_RUNSTART) {
+        st->num.start = b->len;
+    } else {
+        return out_write(st, b, text, n);
+    }
+    if (out_write(st, b, text, n)) return st->err->code;
+    st->num.state = NUM_ACTIVE;
+    st->num.buf = b;
+    st->num.end = b->len;
+    st->num.val = d;
+    return MAILBARS_OK;
+}
+
+/* A string joined the chain. */
+static inline void num_break(mailbars_render_state *st) {
+    st->num.state = NUM_STRING;
+}
+
 static inline int is_nullish(const mb_val *v) {
     return v->t == V_UNDEF || (v->t == V_JSON && (!v->u.j || json_is_null(v->u.j)));
 }
@@ -176,16 +223,39 @@ static inline int is_nullish(const mb_val *v) {
 /* Appends a value as JavaScript's String() would, escaping unless raw or SafeString. */
 static int out_value(mailbars_render_state *st, mailbars_buf *b, const mb_val *v, int escape) {
     char num[40];
+    if (escape && !v->safe) num_break(st); /* escapeExpression always gives a string */
     switch (v->t) {
-    case V_UNDEF: return MAILBARS_OK;
-    case V_INT: return out_write(st, b, num, (size_t)sprintf(num, "%lld", (long long)v->u.i));
+    case V_UNDEF: num_break(st); return MAILBARS_OK;
+    case V_INT:
+        if (!escape || v->safe)
+            return out_number(st, b, (double)v->u.i, num,
+                              (size_t)sprintf(num, "%lld", (long long)v->u.i));
+        return out_write(st, b, num, (size_t)sprintf(num, "%lld", (long long)v->u.i));
     case V_STR:
         return escape && !v->safe ? out_escaped(st, b, v->u.s.s, v->u.s.n)
                                   : out_write(st, b, v->u.s.s, v->u.s.n);
     default: break;
     }
     json_t *j = v->u.j;
-    if (!j) return MAILBARS_OK;
+    if (!j || json_is_null(j)) {
+        num_break(st);
+        return MAILBARS_OK;
+    }
+    if (!escape || v->safe) {
+        if (json_is_number(j)) {
+            size_t n = json_is_integer(j)
+                           ? (size_t)sprintf(num, "%lld", (long long)json_integer_value(j))
+                           : mb_format_number(json_real_value(j), num);
+            if (json_is_integer(j) && (json_integer_value(j) > 9007199254740992LL ||
+                                       json_integer_value(j) < -9007199254740992LL))
+                n = mb_format_number((double)json_integer_value(j), num);
+            return out_number(st, b, json_number_value(j), num, n);
+        }
+        if (json_is_boolean(j))
+            return out_number(st, b, json_is_true(j), json_is_true(j) ? "true" : "false",
+                              json_is_true(j) ? 4 : 5);
+        if (json_is_string(j) && !json_string_length(j)) num_break(st);
+    }
     if (json_is_string(j)) {
         return escape && !v->safe ? out_escaped(st, b, json_string_value(j), json_string_length(j))
                                   : out_write(st, b, json_string_value(j), json_string_length(j));
@@ -244,6 +314,28 @@ static int64_t utf16_length(const char *s, size_t n) {
     return len;
 }
 
+/* The character holding UTF-16 unit `idx` of UTF-8 text, as a slice (a character outside the
+ * BMP counts as two units and is returned whole for either). */
+static mb_val string_unit(const char *s, size_t n, size_t idx) {
+    mb_val r = {0};
+    size_t unit = 0;
+    for (size_t i = 0; i < n;) {
+        unsigned char c = (unsigned char)s[i];
+        size_t clen = c < 0x80 ? 1 : c < 0xE0 ? 2 : c < 0xF0 ? 3 : 4;
+        if (i + clen > n) clen = n - i;
+        size_t units = clen == 4 ? 2 : 1;
+        if (idx < unit + units) {
+            r.t = V_STR;
+            r.u.s.s = s + i;
+            r.u.s.n = clen;
+            return r;
+        }
+        unit += units;
+        i += clen;
+    }
+    return r;
+}
+
 /* Parses a canonical array index ("0", "17"; no sign, no leading zeros). */
 static int array_index(const char *k, size_t n, size_t *out) {
     if (!n || n > 10 || (n > 1 && k[0] == '0')) return 0;
@@ -263,11 +355,17 @@ static mb_val prop(const mb_val *base, const char *key, size_t len, int *found) 
     mb_val r = {0};
     *found = 0;
     if (base->t == V_STR || (base->t == V_JSON && base->u.j && json_is_string(base->u.j))) {
+        const char *str = base->t == V_STR ? base->u.s.s : json_string_value(base->u.j);
+        size_t slen = base->t == V_STR ? base->u.s.n : json_string_length(base->u.j);
+        size_t idx;
         if (len == 6 && !memcmp(key, "length", 6)) {
             r.t = V_INT;
-            r.u.i = base->t == V_STR
-                        ? utf16_length(base->u.s.s, base->u.s.n)
-                        : utf16_length(json_string_value(base->u.j), json_string_length(base->u.j));
+            r.u.i = utf16_length(str, slen);
+            *found = 1;
+        } else if (array_index(key, len, &idx)) {
+            /* "abc"[1]: the UTF-16 code unit at idx, as a one-character string */
+            r = string_unit(str, slen, idx);
+            *found = r.t != V_UNDEF;
         }
         return r;
     }
@@ -313,6 +411,12 @@ static mb_val data_get(const mb_data *d, const char *name, size_t len, int *foun
                 *found = 1;
                 return vjson(json_boolean(d->last));
             }
+        }
+        if (d->has_pblock && len == 13 && !memcmp(name, "partial-block", 13)) {
+            /* a function in handlebars.js: truthy when a partial block is active */
+            if (!d->pblock) return r;
+            *found = 1;
+            return vjson(json_true());
         }
         if (d->has_root && len == 4 && !memcmp(name, "root", 4)) {
             *found = 1;
@@ -400,7 +504,10 @@ static int lookup(mailbars_render_state *st, const mb_path *p, const mb_frame *f
     case PATH_BLOCKPARAM: {
         const mb_frame *b = f;
         for (unsigned k = 0; k < p->bp_depth && b; k++) b = b->bp_parent;
-        if (b && p->bp_index < b->nbp) v = b->bp[p->bp_index];
+        if (!b || b->root) /* handlebars.js: blockParams[depth] is undefined here */
+            return vm_fail(st, MAILBARS_ERR_RENDER, p->line, p->column + 1,
+                           "Cannot read properties of undefined (reading '%u')", p->bp_index);
+        if (p->bp_index < b->nbp) v = b->bp[p->bp_index];
         v.owned = 0;
         break;
     }
@@ -462,7 +569,8 @@ static mailbars_buf *capture_acquire(mailbars_render_state *st) {
     return b;
 }
 
-static int scope_push(mailbars_render_state *st, const mb_inline *in, uint32_t n) {
+static int scope_push(mailbars_render_state *st, const mb_inline *in, uint32_t n,
+                      const mb_frame *bp_parent) {
     if (st->nscope + n > st->capscope) {
         size_t cap = st->capscope ? st->capscope * 2 : 16;
         while (cap < st->nscope + n) cap *= 2;
@@ -472,29 +580,130 @@ static int scope_push(mailbars_render_state *st, const mb_inline *in, uint32_t n
         st->capscope = cap;
     }
     for (uint32_t i = 0; i < n; i++)
-        st->scope[st->nscope++] = (mb_scope){in[i].name, in[i].len, in[i].program};
+        st->scope[st->nscope++] = (mb_scope){in[i].name, in[i].len, in[i].program, bp_parent};
     return MAILBARS_OK;
 }
 
 /* A child frame for running a block program with context ctx, as handlebars.js's
  * wrapProgram does: a new entry on the ../ chain only when the context changes. */
-static void child_frame(mb_frame *c, const mb_frame *parent, json_t *ctx, const mb_data *data) {
+/* ToPrimitive then ToNumber-free comparison helpers for js_loose_eq. */
+static int prim_string(const json_t *v, mailbars_buf *b) {
+    mailbars_buf_reset(b);
+    return mailbars_value_to_string(v, b) == MAILBARS_OK;
+}
+
+/* JavaScript's `a == b` for two contexts, as handlebars.js's wrapProgram compares a new
+ * context with depths[0] (so "[object Object]" equals any object, 1 equals "1"). */
+static int js_loose_eq(mailbars_render_state *st, const json_t *a, const json_t *b) {
+    if (a == b) return 1;
+    int an = !a || json_is_null(a), bn = !b || json_is_null(b);
+    if (an || bn) return an && bn;
+    int ao = json_is_object(a) || json_is_array(a), bo = json_is_object(b) || json_is_array(b);
+    if (ao && bo) return 0;
+    if (ao || bo) {
+        /* object == primitive: compare String(object) with the primitive */
+        const json_t *o = ao ? a : b, *p = ao ? b : a;
+        if (json_is_object(o)) /* String({}) without building it */
+            return json_is_string(p) && json_string_length(p) == 15 &&
+                   !memcmp(json_string_value(p), "[object Object]", 15);
+        mailbars_buf tmp = {0};
+        int eq = 0;
+        if (prim_string(o, &tmp)) {
+            if (json_is_string(p))
+                eq = tmp.len == json_string_length(p) &&
+                     !memcmp(tmp.data ? tmp.data : "", json_string_value(p), tmp.len);
+            else if (json_is_number(p) || json_is_boolean(p)) {
+                char *end;
+                double d = tmp.len ? strtod(tmp.data, &end) : 0;
+                double pv = json_is_number(p) ? json_number_value(p) : json_is_true(p);
+                eq = (!tmp.len || *end == 0) && d == pv;
+            }
+        }
+        mailbars_buf_free(&tmp);
+        (void)st;
+        return eq;
+    }
+    if (json_is_string(a) && json_is_string(b))
+        return json_string_length(a) == json_string_length(b) &&
+               !memcmp(json_string_value(a), json_string_value(b), json_string_length(a));
+    /* numbers, booleans and numeric strings compare as numbers */
+    double x, y;
+    const json_t *v[2] = {a, b};
+    double *out[2] = {&x, &y};
+    for (int k = 0; k < 2; k++) {
+        if (json_is_number(v[k]))
+            *out[k] = json_number_value(v[k]);
+        else if (json_is_boolean(v[k]))
+            *out[k] = json_is_true(v[k]);
+        else {
+            const char *s = json_string_value(v[k]);
+            char *end;
+            while (*s == ' ' || *s == '\t' || *s == '\n' || *s == '\r') s++;
+            *out[k] = *s ? strtod(s, &end) : 0;
+            if (*s) {
+                while (*end == ' ' || *end == '\t' || *end == '\n' || *end == '\r') end++;
+                if (*end) return 0; /* NaN */
+            }
+        }
+    }
+    return x == y;
+}
+
+static void child_frame(const mailbars_render_state *st, mb_frame *c, const mb_frame *parent,
+                        json_t *ctx, const mb_data *data) {
     c->ctx = ctx;
-    c->up = ctx == parent->ctx ? parent->up : parent;
+    int same = ctx == parent->ctx;
+    if (!same) {
+        if (ctx == st->nullctx)
+            same = parent->ctx && json_is_null(parent->ctx);
+        else
+            same = js_loose_eq((mailbars_render_state *)st, ctx, parent->ctx);
+    }
+    c->up = same ? parent->up : parent;
     c->bp_parent = parent;
     c->bp = NULL;
     c->nbp = 0;
     c->data = data;
+    c->root = 0;
 }
 
 static int run_program(mailbars_render_state *st, int32_t prog, const mb_frame *parent, json_t *ctx,
                        const mb_data *data, const mb_val *bp, uint32_t nbp) {
-    if (prog < 0) return MAILBARS_OK;
+    if (prog < 0) {
+        num_break(st); /* noop() returns "" */
+        return MAILBARS_OK;
+    }
     mb_frame c;
-    child_frame(&c, parent, ctx, data);
+    child_frame(st, &c, parent, ctx, data);
     c.bp = bp;
     c.nbp = nbp;
-    return exec(st, prog, &c);
+    /* the block's value joins the parent's run only if it is a number itself */
+    mailbars_buf *b = st->cur;
+    size_t start = b->len;
+    __typeof__(st->num) saved = st->num;
+    st->num.state = NUM_RUNSTART;
+    int rc = exec(st, prog, &c);
+    if (rc) return rc;
+    if (st->num.state == NUM_ACTIVE && st->num.buf == b && st->num.start == start &&
+        st->num.end == b->len) {
+        if (saved.state == NUM_RUNSTART) {
+            /* the block's number starts the parent's chain: keep it as the run */
+        } else if (saved.state != NUM_ACTIVE || saved.buf != b || saved.end != start) {
+            num_break(st);
+        } else {
+            double d = saved.val + st->num.val;
+            char num[40];
+            size_t n = mb_format_number(d, num);
+            b->len = saved.start;
+            if (out_write(st, b, num, n)) return st->err->code;
+            st->num.start = saved.start;
+            st->num.end = b->len;
+            st->num.val = d;
+        }
+    } else {
+        num_break(st);
+    }
+    return MAILBARS_OK;
 }
 
 /* ---- helpers ---- */
@@ -541,7 +750,7 @@ static int invoke(mailbars_render_state *st, const mb_frame *f, const mb_callsit
         st->jargs = n;
         st->capjargs = cap;
     }
-    call.args = st->jargs + jbase;
+    call.args = st->jargs ? st->jargs + jbase : NULL; /* NULL + 0 is undefined */
     st->njargs += cs->nparams;
     for (uint32_t i = 0; i < cs->nparams; i++) {
         json_t *owned;
@@ -602,6 +811,15 @@ static int do_call(mailbars_render_state *st, const mb_frame *f, const mb_callsi
     size_t nargs = cs->nparams + cs->nhash;
     mb_val *args = &st->stack[st->sp - nargs];
     const mb_helper *h = cs->helper;
+    if (!h && cs->strict_path >= 0) {
+        const mb_path *p = &st->t->paths[cs->strict_path];
+        mb_val v;
+        int rc = lookup(st, p, f, &v);
+        pop_n(st, nargs);
+        return rc ? rc
+                  : vm_fail(st, MAILBARS_ERR_MISSING_HELPER, p->line, p->column + 1,
+                            "%s is not a function", p->original);
+    }
     if (!h) h = st->t->helper_missing;
     if (!h) {
         pop_n(st, nargs);
@@ -662,6 +880,7 @@ static int run_each(mailbars_render_state *st, const mb_frame *f, const mb_calls
             d.last = i + 1 == len;
             bp[0] = vjson(item);
             bp[1] = d.key;
+            num_break(st); /* ret = ret + fn(...) with ret = '' */
             rc = run_program(st, cs->fn, f, item, dp, bp, 2);
             (*n)++;
         }
@@ -710,6 +929,7 @@ static int run_each(mailbars_render_state *st, const mb_frame *f, const mb_calls
         d.last = i + 1 == len;
         bp[0] = vjson(val);
         bp[1] = d.key;
+        num_break(st);
         rc = run_program(st, cs->fn, f, val, dp, bp, 2);
         (*n)++;
     }
@@ -718,6 +938,8 @@ static int run_each(mailbars_render_state *st, const mb_frame *f, const mb_calls
 }
 
 /* blockHelperMissing: a section over a data value. */
+/* blockHelperMissing: a section over a data value. handlebars.js passes the raw context as
+ * `this` here (not nullContext as for helpers). */
 static int do_section(mailbars_render_state *st, const mb_frame *f, const mb_callsite *cs,
                       mb_val *v) {
     if (st->t->block_helper_missing) {
@@ -843,6 +1065,7 @@ static int do_partial(mailbars_render_state *st, const mb_frame *f, const mb_par
     const mb_pblock *use_pb = NULL;
     int32_t prog = -1;
     const mb_partial_entry *entry = NULL;
+    const mb_scope *inl = NULL;
     if (!rc) {
         if (nlen == 14 && !memcmp(name, "@partial-block", 14)) {
             use_pb = current_pb;
@@ -850,6 +1073,7 @@ static int do_partial(mailbars_render_state *st, const mb_frame *f, const mb_par
             for (size_t i = st->nscope; i-- > 0;)
                 if (st->scope[i].len == nlen && !memcmp(st->scope[i].name, name, nlen)) {
                     prog = st->scope[i].prog;
+                    inl = &st->scope[i];
                     break;
                 }
             if (prog < 0) {
@@ -886,7 +1110,9 @@ static int do_partial(mailbars_render_state *st, const mb_frame *f, const mb_par
         size_t scope0 = st->nscope;
         /* inline partials declared inside a partial block are visible to the partial */
         if (ps->block >= 0 && st->t->progs[ps->block].ninline)
-            rc = scope_push(st, st->t->progs[ps->block].inlines, st->t->progs[ps->block].ninline);
+            rc =
+                scope_push(st, st->t->progs[ps->block].inlines, st->t->progs[ps->block].ninline, f);
+        num_break(st); /* a partial's result is a string: it never joins a numeric chain */
         if (!rc && use_pb) {
             /* the block body runs in its caller's frame chain, with the outer partial block */
             mb_data bdata = {0};
@@ -898,8 +1124,11 @@ static int do_partial(mailbars_render_state *st, const mb_frame *f, const mb_par
         } else if (!rc) {
             mb_frame pf = {0};
             pf.ctx = ctx;
+            pf.root = !inl;
+            pf.bp_parent = inl ? inl->bp_parent : NULL;
             if (st->t->flags & MAILBARS_COMPAT) pf.up = ctx == f->ctx ? f->up : f;
             pf.data = data;
+            st->num.state = NUM_RUNSTART;
             rc = exec(st, prog, &pf);
         }
         st->nscope = scope0;
@@ -940,7 +1169,8 @@ static int exec(mailbars_render_state *st, int32_t prog_index, const mb_frame *f
     }
     size_t scope0 = st->nscope;
     int rc = MAILBARS_OK;
-    if (prog->ninline && (rc = scope_push(st, prog->inlines, prog->ninline))) goto done;
+    if (prog->ninline && (rc = scope_push(st, prog->inlines, prog->ninline, f->bp_parent)))
+        goto done;
     if ((rc = stack_reserve(st, prog->max_stack + 1))) goto done;
     const mb_insn *pc = prog->code;
     mb_val v;
@@ -975,6 +1205,7 @@ dispatch:
     }
     CASE(TEXT) {
         const mb_text *tx = &t->texts[pc->b];
+        num_break(st);
         if ((rc = out_write(st, st->cur, tx->s, tx->len))) goto done;
         NEXT;
     }
@@ -982,6 +1213,7 @@ dispatch:
         const mb_path *p = &t->paths[pc->b];
         if ((rc = lookup(st, p, f, &v))) goto done;
         if (MB_UNLIKELY(is_nullish(&v))) {
+            num_break(st); /* `x != null ? x : ""` */
             if (pc->flags & (OUTF_MISSING | OUTF_AMBIG) &&
                 (rc = out_path_slow(st, f, p, &v, pc->flags)))
                 goto done;
@@ -1037,6 +1269,7 @@ dispatch:
     CASE(SECTION) {
         v = st->stack[--st->sp];
         rc = do_section(st, f, &t->calls[pc->b], &v);
+        num_break(st); /* what follows is added to the string buffer */
         val_release(&v);
         if (rc) goto done;
         NEXT;
@@ -1046,7 +1279,8 @@ dispatch:
         const mb_callsite *cs = &t->calls[pc->b];
         int truthy = val_truthy(&v);
         val_release(&v);
-        if ((rc = run_program(st, truthy ? cs->fn : cs->inverse, f, f->ctx, f->data, NULL, 0)))
+        if ((rc = run_program(st, truthy ? cs->fn : cs->inverse, f, self_of(st, f), f->data, NULL,
+                              0)))
             goto done;
         NEXT;
     }
@@ -1055,7 +1289,8 @@ dispatch:
         const mb_callsite *cs = &t->calls[pc->b];
         int truthy = val_truthy(&v);
         val_release(&v);
-        if ((rc = run_program(st, truthy ? cs->inverse : cs->fn, f, f->ctx, f->data, NULL, 0)))
+        if ((rc = run_program(st, truthy ? cs->inverse : cs->fn, f, self_of(st, f), f->data, NULL,
+                              0)))
             goto done;
         NEXT;
     }
@@ -1070,7 +1305,7 @@ dispatch:
                                        !(json_is_number(v.u.j) && json_number_value(v.u.j) == 0)) ||
                                           (json_is_array(v.u.j) && !json_array_size(v.u.j)));
         if (empty) {
-            rc = run_program(st, cs->inverse, f, f->ctx, f->data, NULL, 0);
+            rc = run_program(st, cs->inverse, f, self_of(st, f), f->data, NULL, 0);
         } else {
             json_t *owned, *ctx = val_json(&v, &owned);
             mb_val bp = vjson(ctx);
@@ -1087,12 +1322,14 @@ dispatch:
         size_t n;
         rc = run_each(st, f, cs, &v, &n);
         val_release(&v);
-        if (!rc && !n) rc = run_program(st, cs->inverse, f, f->ctx, f->data, NULL, 0);
+        if (n) num_break(st); /* ret = '' + ... */
+        if (!rc && !n) rc = run_program(st, cs->inverse, f, self_of(st, f), f->data, NULL, 0);
         if (rc) goto done;
         NEXT;
     }
     CASE(PARTIAL) {
         if ((rc = do_partial(st, f, &t->psites[pc->b]))) goto done;
+        num_break(st);
         NEXT;
     }
     CASE(ERROR) {
@@ -1119,11 +1356,16 @@ mailbars_render_state *mailbars_render_state_new(const mailbars_render_ctx *rctx
     mailbars_render_state *st = mb_calloc(1, sizeof *st);
     if (!st) return NULL;
     st->rctx = rctx ? *rctx : *mb_default_render_ctx();
+    if (!(st->nullctx = json_object())) {
+        mb_free(st);
+        return NULL;
+    }
     return st;
 }
 
 void mailbars_render_state_free(mailbars_render_state *st) {
     if (!st) return;
+    json_decref(st->nullctx);
     mailbars_buf_free(&st->out);
     mailbars_buf_free(&st->tmp);
     for (size_t i = 0; i < st->capcaps; i++) mailbars_buf_free(&st->caps[i]);
@@ -1154,6 +1396,7 @@ static int render_into(mailbars_render_state *st, const mailbars_template *t, js
     st->njargs = 0;
     st->call_depth = 0;
     st->partial_depth = 0;
+    st->num.state = NUM_RUNSTART;
     st->steps = limit_or_max(st->rctx.limits[MAILBARS_LIMIT_STEPS]);
     st->iters = limit_or_max(st->rctx.limits[MAILBARS_LIMIT_ITERATIONS]);
     uint64_t ol = st->rctx.limits[MAILBARS_LIMIT_OUTPUT];
@@ -1167,6 +1410,7 @@ static int render_into(mailbars_render_state *st, const mailbars_template *t, js
     mb_frame f = {0};
     f.ctx = data;
     f.data = &rootf;
+    f.root = 1;
     if (out->cap == 0 && out_grow(st, out, 0)) return st->err->code;
     int rc = exec(st, (int32_t)t->main, &f);
     pop_n(st, st->sp);
@@ -1263,7 +1507,7 @@ json_t *mailbars_call_hash(mailbars_call *call) {
 }
 
 json_t *mailbars_call_context(const mailbars_call *call) {
-    return call->f->ctx;
+    return self_of(call->st, call->f);
 }
 
 json_t *mailbars_call_data(const mailbars_call *call, const char *name) {
@@ -1314,6 +1558,7 @@ static int call_program(mailbars_call *call, int32_t prog, json_t *ctx, json_t *
     mailbars_buf *saved = st->cur;
     st->cur = capture ? *capture : call->out;
     size_t sp0 = st->sp;
+    num_break(st); /* helper results are treated as strings */
     int rc = run_program(st, prog, call->f, ctx, data, bp, (uint32_t)nbp);
     st->sp = sp0;
     st->cur = saved;
@@ -1332,10 +1577,12 @@ int mailbars_call_inverse(mailbars_call *call, json_t *ctx, json_t *frame,
 }
 
 int mailbars_call_write(mailbars_call *call, const char *s, size_t len) {
+    num_break(call->st);
     return out_write(call->st, call->out, s, len);
 }
 
 int mailbars_call_write_escaped(mailbars_call *call, const char *s, size_t len) {
+    num_break(call->st);
     return out_escaped(call->st, call->out, s, len);
 }
 
