@@ -29,6 +29,13 @@ static pcre2_general_context *g_gctx;
 static pcre2_code *g_re[RE__COUNT];
 static UIDNA *g_idna;
 static int g_ready;
+static pthread_key_t g_md_key;
+static int g_key_made;
+
+/* Thread exit: frees that thread's match block. */
+static void md_free(void *p) {
+    pcre2_match_data_free(p);
+}
 
 /* PCRE2 allocates through the library's allocator hook. */
 static void *re_malloc(PCRE2_SIZE n, void *ud) {
@@ -46,6 +53,7 @@ static int addr_init(void) {
     int rc = MAILBARS_OK;
     pthread_mutex_lock(&g_lock);
     if (!g_ready) {
+        if (!g_key_made && pthread_key_create(&g_md_key, md_free) == 0) g_key_made = 1;
         if (!g_gctx) g_gctx = pcre2_general_context_create(re_malloc, re_free, NULL);
         pcre2_compile_context *cc = g_gctx ? pcre2_compile_context_create(g_gctx) : NULL;
         for (int k = 0; k < RE__COUNT && cc; k++) {
@@ -62,7 +70,7 @@ static int addr_init(void) {
                                      &st);
             if (U_FAILURE(st)) g_idna = NULL;
         }
-        int ok = g_gctx && g_idna;
+        int ok = g_gctx && g_idna && g_key_made;
         for (int k = 0; k < RE__COUNT; k++) ok = ok && g_re[k];
         if (ok)
             __atomic_store_n(&g_ready, 1, __ATOMIC_RELEASE);
@@ -76,10 +84,17 @@ static int addr_init(void) {
 /* 1 when pattern `which` matches all of s[0..n), 0 when not, -1 on allocation failure. */
 static int re_match(int which, const char *s, size_t n) {
     if (addr_init()) return -1;
-    pcre2_match_data *md = pcre2_match_data_create(1, g_gctx);
-    if (!md) return -1;
+    /* One match block per thread, freed when the thread ends: no allocation per match. */
+    pcre2_match_data *md = pthread_getspecific(g_md_key);
+    if (!md) {
+        md = pcre2_match_data_create(1, g_gctx);
+        if (!md) return -1;
+        if (pthread_setspecific(g_md_key, md)) {
+            pcre2_match_data_free(md);
+            return -1;
+        }
+    }
     int rc = pcre2_match(g_re[which], (PCRE2_SPTR)s, n, 0, 0, md, NULL);
-    pcre2_match_data_free(md);
     return rc == PCRE2_ERROR_NOMEMORY ? -1 : rc >= 0; /* out of heap frames is not "no match" */
 }
 
@@ -213,10 +228,12 @@ static int addr_item(const char *s, size_t n, mailbars_buf *store, size_t *count
 
 int mb_address_parse_list(const char *s, size_t len, mailbars_buf *store, size_t *count,
                           mailbars_error *err) {
+    char stack[512];
     mailbars_buf clean = {0};
+    if (len < sizeof stack) clean.data = stack, clean.cap = sizeof stack; /* never grows */
     int rc = mb_header_clean(s, len, "address", &clean, err);
     if (rc) {
-        mailbars_buf_free(&clean);
+        if (clean.data != stack) mailbars_buf_free(&clean);
         return rc;
     }
     const char *p = clean.data ? clean.data : "";
@@ -250,7 +267,7 @@ int mb_address_parse_list(const char *s, size_t len, mailbars_buf *store, size_t
         i = j + 1;
     }
     if (!rc && *count == before) rc = addr_fail(err, MAILBARS_ERR_ADDRESS, "no address", p, n);
-    mailbars_buf_free(&clean);
+    if (clean.data != stack) mailbars_buf_free(&clean);
     return rc;
 }
 

@@ -18,6 +18,7 @@ void mb_charset_free(mb_charset *cs) {
     mb_free(cs->u16);
     mb_free(cs->cp);
     mb_free(cs->back);
+    mailbars_buf_free(&cs->words);
     mb_charset_init(cs);
 }
 

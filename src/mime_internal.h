@@ -35,7 +35,8 @@ typedef struct mb_charset {
     int32_t *cp; /* scratch: UTF-16 offset of each code point, plus the end */
     int32_t ncp;
     size_t cp_cap;
-    UChar *back; /* scratch for the round-trip check */
+    UChar *back;        /* scratch for the round-trip check */
+    mailbars_buf words; /* scratch: converted text of encoded words */
     size_t back_cap;
 } mb_charset;
 

@@ -121,16 +121,17 @@ int mb_hdr_words(mb_hdr *h, mb_charset *cs, const char *s, size_t len, int phras
     (void)phrase; /* the phrase-safe Q set is used everywhere */
     if (len == 0) return MAILBARS_OK;
     size_t overhead = strlen(cs->label) + 7; /* =?cs?Q? + ?= */
-    mailbars_buf conv = {0};
+    mailbars_buf *conv = &cs->words;         /* scratch kept by the charset */
+    conv->len = 0;
     int rc = MAILBARS_OK;
     int32_t bad = 0;
     const unsigned char *bytes = (const unsigned char *)s;
     size_t nbytes = len;
     if (!mb_charset_is_utf8(cs)) {
-        rc = mb_charset_encode(cs, s, len, what, &conv, err);
+        rc = mb_charset_encode(cs, s, len, what, conv, err);
         if (rc) goto done;
-        bytes = (const unsigned char *)conv.data;
-        nbytes = conv.len;
+        bytes = (const unsigned char *)conv->data;
+        nbytes = conv->len;
     }
     size_t qlen = 0;
     for (size_t i = 0; i < nbytes; i++) qlen += q_cost(bytes[i]);
@@ -179,23 +180,23 @@ int mb_hdr_words(mb_hdr *h, mb_charset *cs, const char *s, size_t len, int phras
         if ((size_t)(hi - a) > budget) hi = a + (int32_t)budget;
         while (lo < hi) { /* invariant: lo fits (or is the minimum); find the largest fit */
             int32_t mid = lo + (hi - lo + 1) / 2;
-            conv.len = 0;
-            rc = mb_charset_encode_range(cs, a, mid, &conv, &bad);
+            conv->len = 0;
+            rc = mb_charset_encode_range(cs, a, mid, conv, &bad);
             if (rc) goto conv_fail;
             size_t cost = 0;
             if (useq)
-                for (size_t j = 0; j < conv.len; j++) cost += q_cost((unsigned char)conv.data[j]);
+                for (size_t j = 0; j < conv->len; j++) cost += q_cost((unsigned char)conv->data[j]);
             else
-                cost = b_cost(conv.len);
+                cost = b_cost(conv->len);
             if (overhead + cost <= budget)
                 lo = mid;
             else
                 hi = mid - 1;
         }
-        conv.len = 0;
-        rc = mb_charset_encode_range(cs, a, lo, &conv, &bad);
+        conv->len = 0;
+        rc = mb_charset_encode_range(cs, a, lo, conv, &bad);
         if (rc) goto conv_fail;
-        if ((rc = ew_emit(h, cs, useq, (unsigned char *)conv.data, conv.len))) goto nomem;
+        if ((rc = ew_emit(h, cs, useq, (unsigned char *)conv->data, conv->len))) goto nomem;
         a = lo;
     }
     goto done;
@@ -209,7 +210,6 @@ conv_fail:
 nomem:
     rc = mb_error(err, rc ? rc : MAILBARS_ERR_NOMEM, 0, 0, NULL);
 done:
-    mailbars_buf_free(&conv);
     return rc;
 }
 
