@@ -415,6 +415,10 @@ MAILBARS_API int mailbars_message_set_message_id(mailbars_message *msg, const ch
 /* Appends the complete RFC 5322 message (CRLF, 7-bit) to `out`. */
 MAILBARS_API int mailbars_message_write(mailbars_message *msg, mailbars_buf *out,
                                         mailbars_error *err);
+/* Like mailbars_message_write but hands the message to `write` (the engine's writer callback
+ * type); a non-zero return from `write` is MAILBARS_ERR_IO. */
+MAILBARS_API int mailbars_message_write_stream(mailbars_message *msg, mailbars_write_fn write,
+                                               void *userdata, mailbars_error *err);
 
 /* =============================================================================================
  * SES layer: Amazon SES template sets rendered into MIME messages.

@@ -25,6 +25,7 @@ struct mailbars_message {
     mailbars_buf part[2]; /* text, html: UTF-8 as given */
     int have_part[2];
     mailbars_buf conv, tmp, body[2]; /* scratch: converted bytes, encoded bodies */
+    mailbars_buf wire;               /* the message, for mailbars_message_write_stream */
 };
 
 static const char *const part_name[2] = {"text", "html"};
@@ -49,6 +50,7 @@ void mailbars_message_free(mailbars_message *m) {
     }
     mailbars_buf_free(&m->conv);
     mailbars_buf_free(&m->tmp);
+    mailbars_buf_free(&m->wire);
     mb_free(m);
 }
 
@@ -405,4 +407,15 @@ fail:
     out->len = start;
     if (out->data) out->data[start] = 0;
     return rc;
+}
+
+int mailbars_message_write_stream(mailbars_message *m, mailbars_write_fn write, void *userdata,
+                                  mailbars_error *err) {
+    if (!m || !write) return mb_error(err, MAILBARS_ERR_ARGUMENT, 0, 0, "NULL message or writer");
+    mailbars_buf_reset(&m->wire);
+    int rc = mailbars_message_write(m, &m->wire, err);
+    if (rc) return rc;
+    if (write(userdata, m->wire.data, m->wire.len))
+        return mb_error(err, MAILBARS_ERR_IO, 0, 0, "the message writer failed");
+    return MAILBARS_OK;
 }

@@ -653,6 +653,27 @@ static void test_messages(void) {
     mailbars_message_free(m);
 }
 
+/* A writer that appends to a buffer, or fails when userdata is NULL. */
+static int buf_writer(void *ud, const char *data, size_t len) {
+    if (!ud) return 1;
+    return mailbars_buf_append(ud, data, len);
+}
+
+static void test_stream(void) {
+    mailbars_message *m = new_msg();
+    mailbars_error err;
+    mailbars_buf a = {0}, b = {0};
+    mailbars_message_set_text(m, S("streamed"), &err);
+    CHECK(mailbars_message_write(m, &a, &err) == 0, "write");
+    CHECK(mailbars_message_write_stream(m, buf_writer, &b, &err) == 0, "write_stream");
+    CHECK(a.len == b.len && !memcmp(a.data, b.data, a.len), "stream equals buffer");
+    CHECK(mailbars_message_write_stream(m, buf_writer, NULL, &err) == MAILBARS_ERR_IO,
+          "writer failure");
+    mailbars_buf_free(&a);
+    mailbars_buf_free(&b);
+    mailbars_message_free(m);
+}
+
 int main(void) {
     test_base64();
     test_qp();
@@ -660,6 +681,7 @@ int main(void) {
     test_addresses();
     test_golden();
     test_messages();
+    test_stream();
     printf("%d passed, %d failed\n", g_pass, g_fail);
     return g_fail ? 1 : 0;
 }
