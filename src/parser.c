@@ -323,44 +323,43 @@ static int parse_path(parser *p, bool param_pos, ast_node **out) {
     ast_loc loc = span(&first.loc, p);
     ast_node *node = new_node(p, AST_PATH, loc);
     if (!node) return nomem(p);
-    mailbars_buf orig = {0};
-    size_t nparts = 0;
+    /* original: '@'? + segments (brackets stripped) joined by their separators */
+    size_t olen = data ? 1 : 0;
+    for (size_t i = 0; i < n; i++) {
+        const char *part;
+        size_t plen;
+        id_text(segs[i].text, segs[i].len, &part, &plen);
+        olen += plen + (i > 0);
+    }
+    char *orig = mb_arena_alloc(p->a, olen + 1);
     ast_str *parts = mb_arena_alloc(p->a, n * sizeof *parts);
-    if (!parts) return nomem(p);
+    if (!orig || !parts) return nomem(p);
+    size_t o = 0, nparts = 0;
     int depth = 0;
-    if (data) rc |= mb_buf_putc(&orig, '@');
+    if (data) orig[o++] = '@';
     for (size_t i = 0; i < n; i++) {
         const char *part;
         size_t plen;
         id_text(segs[i].text, segs[i].len, &part, &plen);
         bool literal = plen != segs[i].len;
-        if (i > 0) rc |= mb_buf_putc(&orig, segs[i].sep);
-        rc |= mailbars_buf_append(&orig, part, plen);
-        if (rc) {
-            mailbars_buf_free(&orig);
-            return nomem(p);
-        }
+        if (i > 0) orig[o++] = segs[i].sep;
+        memcpy(orig + o, part, plen);
+        o += plen;
         bool dots = plen == 2 && memcmp(part, "..", 2) == 0;
         if (!literal && (dots || (plen == 1 && part[0] == '.') ||
                          (plen == 4 && memcmp(part, "this", 4) == 0))) {
-            if (nparts > 0) {
-                rc = mb_error(p->err, MAILBARS_ERR_PARSE, loc.line, loc.column + 1,
-                              "Invalid path: %s - %d:%d", orig.data, loc.line, loc.column);
-                mailbars_buf_free(&orig);
-                return rc;
-            }
+            if (nparts > 0)
+                return mb_error(p->err, MAILBARS_ERR_PARSE, loc.line, loc.column + 1,
+                                "Invalid path: %.*s - %d:%d", (int)(o > 300 ? 300 : o), orig,
+                                loc.line, loc.column);
             if (dots) depth++;
         } else {
-            if (mkstr(p, part, plen, &parts[nparts])) {
-                mailbars_buf_free(&orig);
-                return nomem(p);
-            }
+            if ((rc = mkstr(p, part, plen, &parts[nparts]))) return rc;
             nparts++;
         }
     }
-    rc = mkstr(p, orig.data ? orig.data : "", orig.len, &node->u.path.original);
-    mailbars_buf_free(&orig);
-    if (rc) return rc;
+    orig[o] = 0;
+    node->u.path.original = (ast_str){orig, o};
     node->u.path.data = data;
     node->u.path.depth = depth;
     node->u.path.parts = parts;
