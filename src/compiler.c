@@ -541,7 +541,16 @@ static int compile_partial(comp *c, pcode *p, mb_arena *a, const ast_node *n) {
     char buf[40];
     const char *s;
     size_t len;
-    if (name->type == AST_SUBEXPR) {
+    if (name->type == AST_SUBEXPR && !params->len &&
+        (c->flags & MAILBARS_EXPLICIT_PARTIAL_CONTEXT)) {
+        /* handlebars.js pushes the undefined context before the dynamic name and then pops them
+         * the other way round: the name's value becomes the context, the name "undefined" */
+        ps.name = "undefined";
+        ps.name_len = 9;
+        if (compile_expr(c, p, a, name)) return c->failed;
+        ps.has_context = 1;
+        name = NULL;
+    } else if (name->type == AST_SUBEXPR) {
         if (compile_expr(c, p, a, name)) return c->failed;
     } else if (name->type == AST_PATH) {
         ps.name = tstrdup(c, name->u.path.original.s, name->u.path.original.len);
@@ -550,7 +559,9 @@ static int compile_partial(comp *c, pcode *p, mb_arena *a, const ast_node *n) {
         ps.name = tstrdup(c, s, len);
         ps.name_len = len;
     }
-    if (params->len) {
+    if (!name) {
+        /* the context is already pushed */
+    } else if (params->len) {
         if (compile_expr(c, p, a, params->items[0])) return c->failed;
         ps.has_context = 1;
     } else if (c->flags & MAILBARS_EXPLICIT_PARTIAL_CONTEXT) {

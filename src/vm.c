@@ -232,6 +232,7 @@ static int out_value(mailbars_render_state *st, mailbars_buf *b, const mb_val *v
                               (size_t)sprintf(num, "%lld", (long long)v->u.i));
         return out_write(st, b, num, (size_t)sprintf(num, "%lld", (long long)v->u.i));
     case V_STR:
+        num_break(st);
         return escape && !v->safe ? out_escaped(st, b, v->u.s.s, v->u.s.n)
                                   : out_write(st, b, v->u.s.s, v->u.s.n);
     default: break;
@@ -254,8 +255,8 @@ static int out_value(mailbars_render_state *st, mailbars_buf *b, const mb_val *v
         if (json_is_boolean(j))
             return out_number(st, b, json_is_true(j), json_is_true(j) ? "true" : "false",
                               json_is_true(j) ? 4 : 5);
-        if (json_is_string(j) && !json_string_length(j)) num_break(st);
     }
+    num_break(st); /* a string (or object, array) joins the chain */
     if (json_is_string(j)) {
         return escape && !v->safe ? out_escaped(st, b, json_string_value(j), json_string_length(j))
                                   : out_write(st, b, json_string_value(j), json_string_length(j));
@@ -473,6 +474,10 @@ static int lookup(mailbars_render_state *st, const mb_path *p, const mb_frame *f
             /* Mustache-style: the first context on the stack that has the name */
             for (const mb_frame *c = f; c; c = c->up) {
                 mb_val base = vjson(c->ctx);
+                if (!is_nullish(&base) && !val_truthy(&base)) {
+                    v = base; /* `depths[i] && ...` yields false, 0 or "" itself */
+                    break;
+                }
                 mb_val r = prop(&base, p->parts[0].key, p->parts[0].len, &found);
                 if (!is_nullish(&r)) {
                     v = r;
@@ -823,6 +828,14 @@ static int do_call(mailbars_render_state *st, const mb_frame *f, const mb_callsi
     if (!h) h = st->t->helper_missing;
     if (!h) {
         pop_n(st, nargs);
+        /* the built-in helperMissing returns undefined when it got no positional argument */
+        if (cs->nparams == 0) {
+            if (op == OP_CALL)
+                st->stack[st->sp++] = (mb_val){0};
+            else
+                num_break(st);
+            return MAILBARS_OK;
+        }
         return vm_fail(st, MAILBARS_ERR_MISSING_HELPER, 0, 0, "Missing helper: \"%s\"", cs->name);
     }
     mb_val res = {0};
@@ -1016,6 +1029,30 @@ static int indent_region(mailbars_render_state *st, mailbars_buf *b, size_t star
     return MAILBARS_OK;
 }
 
+/* Utils.extend(target, source): own enumerable properties, so an array gives its indexes
+ * and a string its characters. */
+static int extend_into(mailbars_render_state *st, json_t *target, json_t *source) {
+    char key[24];
+    if (json_is_object(source)) return json_object_update(target, source) ? vm_nomem(st) : 0;
+    if (json_is_array(source)) {
+        for (size_t i = 0; i < json_array_size(source); i++) {
+            snprintf(key, sizeof key, "%zu", i);
+            if (json_object_set(target, key, json_array_get(source, i))) return vm_nomem(st);
+        }
+    } else if (json_is_string(source)) {
+        const char *s = json_string_value(source);
+        size_t n = json_string_length(source);
+        for (size_t i = 0;; i++) {
+            mb_val ch = string_unit(s, n, i);
+            if (ch.t == V_UNDEF) break;
+            snprintf(key, sizeof key, "%zu", i);
+            if (json_object_set_new(target, key, json_stringn_nocheck(ch.u.s.s, ch.u.s.n)))
+                return vm_nomem(st);
+        }
+    }
+    return MAILBARS_OK;
+}
+
 static int do_partial(mailbars_render_state *st, const mb_frame *f, const mb_partial_site *ps) {
     size_t nargs = (ps->name ? 0 : 1) + ps->has_context + ps->nhash;
     mb_val *args = &st->stack[st->sp - nargs];
@@ -1046,8 +1083,7 @@ static int do_partial(mailbars_render_state *st, const mb_frame *f, const mb_par
         /* Utils.extend({}, context, hash) */
         hash_ctx = json_object();
         if (!hash_ctx) rc = vm_nomem(st);
-        if (!rc && ctx && json_is_object(ctx) && json_object_update(hash_ctx, ctx))
-            rc = vm_nomem(st);
+        if (!rc && ctx) rc = extend_into(st, hash_ctx, ctx);
         for (uint32_t i = 0; i < ps->nhash && !rc; i++) {
             json_t *o, *hv = val_json(&args[i], &o);
             if (o) {
@@ -1126,7 +1162,13 @@ static int do_partial(mailbars_render_state *st, const mb_frame *f, const mb_par
             pf.ctx = ctx;
             pf.root = !inl;
             pf.bp_parent = inl ? inl->bp_parent : NULL;
-            if (st->t->flags & MAILBARS_COMPAT) pf.up = ctx == f->ctx ? f->up : f;
+            if (inl && inl->bp_parent) {
+                /* an inline partial keeps the ../ chain captured where it was declared */
+                const mb_frame *cap = inl->bp_parent;
+                pf.up = js_loose_eq(st, ctx, cap->ctx) ? cap->up : cap;
+            }
+            if (!inl && (st->t->flags & MAILBARS_COMPAT)) /* compat passes the caller's depths */
+                pf.up = js_loose_eq(st, ctx, f->ctx) ? f->up : f;
             pf.data = data;
             st->num.state = NUM_RUNSTART;
             rc = exec(st, prog, &pf);
