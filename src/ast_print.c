@@ -8,14 +8,17 @@ typedef struct printer {
     int rc;
 } printer;
 
+/* Appends bytes, remembering the first failure. */
 static void put(printer *p, const char *s, size_t n) {
     if (p->rc == MAILBARS_OK && n) p->rc = mailbars_buf_append(p->out, s, n);
 }
 
+/* Appends a NUL-terminated string. */
 static void puts_(printer *p, const char *s) {
     put(p, s, strlen(s));
 }
 
+/* Appends an AST string. */
 static void put_str(printer *p, const ast_str *s) {
     put(p, s->s, s->len);
 }
@@ -212,6 +215,7 @@ static void print_program(printer *p, const ast_node *prog) {
     p->padding--;
 }
 
+/* Handlebars.print(): the whole program, from padding 0. */
 int mb_ast_print(const ast_node *program, mailbars_buf *out) {
     printer p = {out, 0, MAILBARS_OK};
     if (program) print_program(&p, program);

@@ -138,6 +138,7 @@ static void lx_locate(mb_lexer *lx, size_t start, size_t end, ast_loc *loc) {
     lx->last_column = loc->end_column;
 }
 
+/* Starts a lexer in the INITIAL condition at line 1, column 0 (jison's setInput). */
 void mb_lexer_init(mb_lexer *lx, mb_arena *a, const char *src, size_t len) {
     memset(lx, 0, sizeof *lx);
     lx->arena = a;
@@ -738,6 +739,7 @@ static int lex_mu(mb_lexer *lx, mb_tok *out, mailbars_error *err) {
     return 1;
 }
 
+/* jison lex(): runs the rules of the current condition until one returns a token. */
 int mb_lexer_next(mb_lexer *lx, mb_tok *out, mailbars_error *err) {
     for (;;) {
         if (lx->done) {
@@ -766,6 +768,7 @@ int mb_lexer_next(mb_lexer *lx, mb_tok *out, mailbars_error *err) {
     }
 }
 
+/* Tokens up to EOF, or up to an INVALID token as handlebars.js's tokenizer tests stop. */
 mb_token_info *mb_tokenize(mb_arena *a, const char *src, size_t len, size_t *count,
                            mailbars_error *err) {
     mb_lexer lx;

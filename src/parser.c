@@ -104,6 +104,7 @@ typedef struct inverse_part {
     ast_node *program;
 } inverse_part;
 
+/* Reports an allocation failure. */
 static int nomem(parser *p) {
     return mb_error(p->err, MAILBARS_ERR_NOMEM, 0, 0, "out of memory");
 }
@@ -141,10 +142,12 @@ static int nvec_push(parser *p, nvec *v, ast_node *n) {
     return MAILBARS_OK;
 }
 
+/* The vector as an AST list. */
 static ast_list to_list(const nvec *v) {
     return (ast_list){v->items, v->len};
 }
 
+/* A zeroed node of type t in the arena. */
 static ast_node *new_node(parser *p, ast_type t, ast_loc loc) {
     ast_node *n = mb_arena_alloc(p->a, sizeof *n);
     if (n) {
@@ -154,6 +157,7 @@ static ast_node *new_node(parser *p, ast_type t, ast_loc loc) {
     return n;
 }
 
+/* A NUL-terminated arena copy of s[0..n). */
 static int mkstr(parser *p, const char *s, size_t n, ast_str *out) {
     char *d = mb_arena_strndup(p->a, s, n);
     if (!d) return nomem(p);
@@ -525,6 +529,7 @@ typedef struct jsval {
     char num[32];
 } jsval;
 
+/* The JavaScript value of n.original (a subexpression has none: undefined). */
 static void original_of(const ast_node *n, jsval *v) {
     v->kind = 0;
     v->s = "";
@@ -877,6 +882,7 @@ static int parse_program(parser *p, int ctx, ast_node **out) {
     return *out ? MAILBARS_OK : nomem(p);
 }
 
+/* Handlebars.parse(): the grammar, then WhitespaceControl. */
 ast_node *mb_parse(mb_arena *a, const char *src, size_t len, const mb_parse_opts *opts,
                    mailbars_error *err) {
     parser p;

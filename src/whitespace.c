@@ -215,6 +215,7 @@ static wstrip visit_block(wsc *w, ast_node *block) {
     return s;
 }
 
+/* Runs the visitor over the root program (the first program visited is the root). */
 int mb_whitespace_control(mb_arena *a, ast_node *root, bool ignore_standalone) {
     wsc w = {a, ignore_standalone, false, MAILBARS_OK};
     visit_program(&w, root);

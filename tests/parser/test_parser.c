@@ -154,6 +154,7 @@ static const char *print_of(const char *src, size_t n, bool ignore_standalone) {
     return text;
 }
 
+/* Parses src and compares the printed AST (or "ERROR: message") with want. */
 static void check_print(const char *src, size_t n, bool ignore_standalone, const char *want) {
     const char *got = print_of(src, n, ignore_standalone);
     char detail[8192];
@@ -161,6 +162,7 @@ static void check_print(const char *src, size_t n, bool ignore_standalone, const
     result(strcmp(got, want) == 0, "print", detail);
 }
 
+/* Parses src and checks the error code, 1-based position and message. */
 static void check_error(const char *src, int code, int line, int column, const char *msg) {
     mailbars_error e = parse_err(src, strlen(src), 0);
     char detail[1200];
@@ -309,6 +311,7 @@ static void test_whitespace(void) {
     check_print(t6, strlen(t6), false, "{{> PARTIAL BLOCK:undefined PROGRAM:\n }}\n");
 }
 
+/* Runs both spec files, then the extra checks; exits 1 on any failure. */
 int main(int argc, char **argv) {
     if (argc < 3) {
         fprintf(stderr, "usage: %s parser.json tokenizer.json\n", argv[0]);
