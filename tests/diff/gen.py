@@ -126,10 +126,21 @@ def gen_array(rng, depth):
     n = rng.choice([0, 1, 1, 2, 2, 3, 3, 4])
     if rng.random() < 0.6:  # arrays of objects with shared keys, as real data has
         keys = [gen_key(rng) for _ in range(rng.randint(1, 3))]
-        return [{k: gen_value(rng, depth + 1) for k in keys} for _ in range(n)]
+        # each key keeps one kind (scalar, array or object) across the items, so a path the
+        # template takes from one item never indexes a string in another
+        kinds = {k: rng.choice(["s", "s", "a", "o"]) if depth < 3 else "s" for k in keys}
+        return [{k: gen_of_kind(rng, kinds[k], depth + 1) for k in keys} for _ in range(n)]
     if rng.random() < 0.5:
         return [gen_scalar(rng) for _ in range(n)]
     return [gen_value(rng, depth + 1) for _ in range(n)]
+
+
+def gen_of_kind(rng, kind, depth):
+    if kind == "a":
+        return gen_array(rng, depth + 1)
+    if kind == "o":
+        return gen_object(rng, depth + 1)
+    return gen_scalar(rng)
 
 
 def gen_object(rng, depth):
