@@ -64,24 +64,38 @@ int mb_qp_encode(const char *src, size_t len, unsigned flags, mailbars_buf *out)
         if (k == QP_SAFE ||
             (k == QP_WS && i + 1 < len && !(text && qp_class[s[i + 1]] == QP_BRK))) {
             if (col >= QP_ROOM) goto soft;
-            /* Copy the run of literal bytes that fits the line: 8 at a time while a block is
-             * all printable ASCII without '=' and not ending in a trailing space, then bytewise. */
-            const unsigned char *p = s + i;
+            /* Copy the run of literal bytes that fits the line. Blocks of 8 are copied whole
+             * (the output has room) and advanced to their first byte that is not printable
+             * ASCII or is '=', found by SWAR; a space left at the end of the copy before a line
+             * break or the end is taken back, to be encoded. The rest goes bytewise. */
+            const unsigned char *p = s + i, *end = s + len;
             const unsigned char *lim = s + (len - i < QP_ROOM - col ? len : i + (QP_ROOM - col));
             char *d0 = d;
             for (;;) {
-                while (lim - p >= 9) {
+                while (lim - p >= 8) {
                     uint64_t x;
                     memcpy(&x, p, 8);
-                    if (swar_special(x) || (p[7] == ' ' && text && qp_class[p[8]] == QP_BRK)) break;
                     memcpy(d, &x, 8);
-                    d += 8;
-                    p += 8;
+                    uint64_t m = swar_special(x);
+                    if (!m) {
+                        p += 8;
+                        d += 8;
+                        continue;
+                    }
+                    size_t run = (size_t)__builtin_ctzll(m) >> 3;
+                    p += run;
+                    d += run;
+                    break;
+                }
+                if (d > d0 && d[-1] == ' ' && (p == end || (text && qp_class[*p] == QP_BRK))) {
+                    p--;
+                    d--;
+                    break;
                 }
                 if (p >= lim) break;
                 unsigned b = *p, kb = qp_class[b];
                 if (kb != QP_SAFE &&
-                    !(kb == QP_WS && p + 1 < s + len && !(text && qp_class[p[1]] == QP_BRK)))
+                    !(kb == QP_WS && p + 1 < end && !(text && qp_class[p[1]] == QP_BRK)))
                     break;
                 *d++ = (char)b;
                 p++;
