@@ -42,7 +42,8 @@ typedef struct comp {
     bp_level *bp;
     size_t nbp, capbp;
     size_t depth, max_depth;
-    int failed; /* status once an error is recorded */
+    int saw_data; /* an @ path was compiled */
+    int failed;   /* status once an error is recorded */
 } comp;
 
 /* Code of the program being compiled. */
@@ -176,6 +177,7 @@ static int64_t add_path(comp *c, const ast_node *n, int head) {
         p.kind = PATH_THIS;
     } else if (n->u.path.data) {
         p.kind = PATH_DATA;
+        c->saw_data = 1;
     } else {
         p.kind = PATH_CTX;
         p.compat = (c->flags & MAILBARS_COMPAT) && !path_scoped(n) && !n->u.path.depth;
@@ -261,24 +263,32 @@ static int classify(const comp *c, const ast_node *path, size_t nparams, const a
 static int compile_expr(comp *c, pcode *p, mb_arena *a, const ast_node *n);
 static int64_t compile_program(comp *c, mb_arena *a, const ast_node *prog);
 
+/* Pushes the values of a hash and returns its keys. A literal `undefined` value is left out,
+ * as handlebars.js's objectLiteral drops it. */
+static int compile_hash(comp *c, pcode *p, mb_arena *a, const ast_node *hash, const char ***keys,
+                        uint32_t *nhash) {
+    *keys = NULL;
+    *nhash = 0;
+    if (!hash || !hash->u.hash.len) return MAILBARS_OK;
+    const char **k = mb_arena_alloc(&c->t->arena, hash->u.hash.len * sizeof *k);
+    if (!k) return nomem(c);
+    uint32_t n = 0;
+    for (size_t i = 0; i < hash->u.hash.len; i++) {
+        if (hash->u.hash.values[i]->type == AST_UNDEFINED) continue;
+        k[n++] = tstrdup(c, hash->u.hash.keys[i].s, hash->u.hash.keys[i].len);
+        if (compile_expr(c, p, a, hash->u.hash.values[i])) return c->failed;
+    }
+    *keys = k;
+    *nhash = n;
+    return c->failed;
+}
+
 /* Pushes params then hash values; returns the hash key array through *keys. */
 static int push_args(comp *c, pcode *p, mb_arena *a, const ast_list *params, const ast_node *hash,
                      const char ***keys, uint32_t *nhash) {
     for (size_t i = 0; i < params->len; i++)
         if (compile_expr(c, p, a, params->items[i])) return c->failed;
-    *keys = NULL;
-    *nhash = 0;
-    if (hash && hash->u.hash.len) {
-        const char **k = mb_arena_alloc(&c->t->arena, hash->u.hash.len * sizeof *k);
-        if (!k) return nomem(c);
-        for (size_t i = 0; i < hash->u.hash.len; i++) {
-            k[i] = tstrdup(c, hash->u.hash.keys[i].s, hash->u.hash.keys[i].len);
-            if (compile_expr(c, p, a, hash->u.hash.values[i])) return c->failed;
-        }
-        *keys = k;
-        *nhash = (uint32_t)hash->u.hash.len;
-    }
-    return c->failed;
+    return compile_hash(c, p, a, hash, keys, nhash);
 }
 
 /* Creates a call site for a helper invocation. The helper is looked up by the first path
@@ -299,12 +309,12 @@ static int64_t add_call(comp *c, const ast_node *path, size_t nparams, const cha
     cs.fn = (int32_t)fn;
     cs.inverse = (int32_t)inverse;
     cs.is_block = (uint8_t)is_block;
-    cs.strict_path = -1;
-    if (!h && (c->flags & MAILBARS_STRICT)) {
-        /* strict mode has no helperMissing: the name is looked up strictly and fails */
-        int64_t pi = add_path(c, path, 1);
+    cs.name_path = -1;
+    if (!h && path->type == AST_PATH) {
+        /* the name is also looked up in the context (strictly in strict mode) */
+        int64_t pi = add_path(c, path, (c->flags & MAILBARS_STRICT) != 0);
         if (pi < 0) return -1;
-        cs.strict_path = (int32_t)pi;
+        cs.name_path = (int32_t)pi;
     }
     ((mb_callsite *)c->calls.items)[ci] = cs;
     return c->failed ? -1 : ci;
@@ -567,16 +577,7 @@ static int compile_partial(comp *c, pcode *p, mb_arena *a, const ast_node *n) {
     } else if (c->flags & MAILBARS_EXPLICIT_PARTIAL_CONTEXT) {
         ps.explicit_ctx = 1;
     }
-    if (hash && hash->u.hash.len) {
-        const char **k = mb_arena_alloc(&c->t->arena, hash->u.hash.len * sizeof *k);
-        if (!k) return nomem(c);
-        for (size_t i = 0; i < hash->u.hash.len; i++) {
-            k[i] = tstrdup(c, hash->u.hash.keys[i].s, hash->u.hash.keys[i].len);
-            if (compile_expr(c, p, a, hash->u.hash.values[i])) return c->failed;
-        }
-        ps.hash_keys = k;
-        ps.nhash = (uint32_t)hash->u.hash.len;
-    }
+    if (compile_hash(c, p, a, hash, &ps.hash_keys, &ps.nhash)) return c->failed;
     if (!is_block && n->u.partial.indent.len) {
         if (c->flags & MAILBARS_PREVENT_INDENT) {
             if (append_text(c, p, n->u.partial.indent.s, n->u.partial.indent.len)) return c->failed;
@@ -713,6 +714,7 @@ mailbars_template *mailbars_compile(const mailbars_env *env, const char *src, si
             bhm && bhm->builtin != MB_BUILTIN_BLOCK_HELPER_MISSING ? bhm : NULL;
     }
     int64_t main = compile_source(&c, src ? src : "", len);
+    t->main_uses_data = (uint8_t)c.saw_data;
     if (main >= 0) {
         t->main = (uint32_t)main;
         /* registered partials: compiled now with the same options; an error is kept and

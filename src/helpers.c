@@ -109,22 +109,9 @@ static int helper_lookup(mailbars_call *call, void *ud) {
     mailbars_buf key = {0};
     if (mailbars_value_to_string(field, &key) != MAILBARS_OK) return MAILBARS_ERR_NOMEM;
     if (!field) mb_buf_puts(&key, "undefined");
-    json_t *r = NULL;
-    if (json_is_object(obj)) {
-        r = json_object_getn(obj, key.data ? key.data : "", key.len);
-    } else if (json_is_array(obj)) {
-        char *end;
-        unsigned long long i = key.len ? strtoull(key.data, &end, 10) : 0;
-        if (key.len && *end == 0 && (key.len == 1 || key.data[0] != '0') && key.data[0] != '-' &&
-            key.data[0] != '+' && i < json_array_size(obj))
-            r = json_array_get(obj, (size_t)i);
-        else if (key.len == 6 && !memcmp(key.data, "length", 6)) {
-            mailbars_buf_free(&key);
-            return mailbars_call_return(call, json_integer((json_int_t)json_array_size(obj)));
-        }
-    }
+    json_t *r = mb_json_property(obj, key.data ? key.data : "", key.len);
     mailbars_buf_free(&key);
-    return mailbars_call_return(call, json_incref(r));
+    return mailbars_call_return(call, r);
 }
 
 static int helper_log(mailbars_call *call, void *ud) {

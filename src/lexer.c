@@ -1,7 +1,8 @@
 /* The Handlebars lexer: a hand-written equivalent of handlebars.js 4.7's jison lexer
  * (src/handlebars.l). Same start conditions (INITIAL, mu, emu, com, raw), same rule order
  * (first matching rule wins), same token texts and same yylloc bookkeeping (columns counted in
- * UTF-16 code units, as JavaScript strings are). NUL bytes are ordinary content here. */
+ * UTF-16 code units, as JavaScript strings are). A NUL byte outside comments and string
+ * literals is a lexical error, as in handlebars.js. */
 #include "lexer.h"
 
 #include <stdint.h>
@@ -409,9 +410,17 @@ static void emit(mb_lexer *lx, mb_tok *out, mb_tok_type type, size_t start, size
 }
 
 /* One step of the INITIAL condition. Returns 1 with a token, 0 to continue, <0 on error. */
-static int lex_initial(mb_lexer *lx, mb_tok *out) {
+static int lex_initial(mb_lexer *lx, mb_tok *out, mailbars_error *err) {
     size_t p = lx->pos;
     size_t q = find(lx, p, "{{");
+    /* content is [^\x00]: text up to a NUL is content, the NUL itself a lexical error */
+    const char *nul = memchr(lx->src + p, 0, (q != SIZE_MAX ? q : lx->len) - p);
+    if (nul) {
+        size_t z = (size_t)(nul - lx->src);
+        if (z == p) return lex_error(lx, err);
+        emit(lx, out, TK_CONTENT, p, z, lx->src + p, z - p);
+        return 1;
+    }
     if (q != SIZE_MAX) {
         size_t tl = q - p;
         const char *s = lx->src + p;
@@ -447,6 +456,7 @@ static int lex_emu(mb_lexer *lx, mb_tok *out, mailbars_error *err) {
     }
     size_t i = p + 2;
     while (i < lx->len && !at(lx, i, "{{") && !at(lx, i, "\\{{") && !at(lx, i, "\\\\{{")) i++;
+    if (memchr(lx->src + p, 0, i - p)) return lex_error(lx, err);
     lx->state = MB_LX_INITIAL;
     emit(lx, out, TK_CONTENT, p, i, lx->src + p, i - p);
     return 1;
@@ -501,7 +511,7 @@ static int lex_raw(mb_lexer *lx, mb_tok *out, mailbars_error *err) {
     }
     if (p < lx->len) {
         size_t q = find(lx, p + 1, "{{{{");
-        if (q != SIZE_MAX) {
+        if (q != SIZE_MAX && !memchr(lx->src + p, 0, q - p)) {
             emit(lx, out, TK_CONTENT, p, q, lx->src + p, q - p);
             return 1;
         }
@@ -753,7 +763,7 @@ int mb_lexer_next(mb_lexer *lx, mb_tok *out, mailbars_error *err) {
         if (lx->pos >= lx->len) lx->done = true;
         int r;
         switch (lx->state) {
-        case MB_LX_INITIAL: r = lex_initial(lx, out); break;
+        case MB_LX_INITIAL: r = lex_initial(lx, out, err); break;
         case MB_LX_MU: r = lex_mu(lx, out, err); break;
         case MB_LX_EMU: r = lex_emu(lx, out, err); break;
         case MB_LX_COM: r = lex_com(lx, out, err); break;

@@ -62,7 +62,8 @@ typedef struct mb_callsite {
     uint16_t fn_block_params; /* declared `as |..|` count of fn */
     uint8_t is_block;
     uint8_t escaped;
-    int32_t strict_path; /* strict mode, missing helper: the path whose lookup fails, or -1 */
+    int32_t name_path; /* missing helper: the helper's name as a path (handlebars.js tries
+                          `helpers.x || context.x || helperMissing`), or -1 */
 } mb_callsite;
 
 /* A partial invocation. */
@@ -166,7 +167,8 @@ struct mailbars_template {
     uint32_t npsites;
     mb_partial_entry *partials; /* sorted by name */
     uint32_t npartials;
-    const mb_helper *helper_missing;       /* custom helperMissing, or NULL */
+    uint8_t main_uses_data;          /* the main template has an @ path (handlebars.js's useData) */
+    const mb_helper *helper_missing; /* custom helperMissing, or NULL */
     const mb_helper *block_helper_missing; /* custom blockHelperMissing, or NULL */
 };
 
@@ -177,6 +179,10 @@ const mailbars_compile_ctx *mb_default_compile_ctx(void);
 const mailbars_render_ctx *mb_default_render_ctx(void);
 int mb_env_register_builtin(mailbars_env *env, const char *name, mailbars_helper_fn fn,
                             int builtin);
+
+/* handlebars.js lookupProperty on a JSON value (own properties: object keys, array indexes and
+ * length, string characters and length); a new reference or NULL for undefined. */
+json_t *mb_json_property(json_t *obj, const char *key, size_t len);
 
 /* Built-in helpers as ordinary helpers (helpers.c), used by the generic call path. */
 int mb_builtin_register(mailbars_env *env);

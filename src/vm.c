@@ -51,8 +51,9 @@ typedef struct mb_data {
 /* One program invocation: context (depths[0]), the context chain for ../, the block-param
  * chain and the current @data frame. */
 struct mb_frame {
-    json_t *ctx;
-    const mb_frame *up;
+    json_t *ctx;        /* depth0: `this` */
+    json_t *dctx;       /* depths[0], which stays the old context when the new one equals it */
+    const mb_frame *up; /* the frame whose dctx is depths[1] */
     const mb_frame *bp_parent;
     const mb_val *bp;
     uint32_t nbp;
@@ -390,6 +391,15 @@ static mb_val prop(const mb_val *base, const char *key, size_t len, int *found) 
     return r;
 }
 
+json_t *mb_json_property(json_t *obj, const char *key, size_t len) {
+    mb_val base = vjson(obj), owned_unused;
+    int found;
+    mb_val r = prop(&base, key, len, &found);
+    (void)owned_unused;
+    json_t *o, *j = val_json(&r, &o);
+    return o ? o : json_incref(j);
+}
+
 /* The value of @name in a data frame chain. */
 static mb_val data_get(const mb_data *d, const char *name, size_t len, int *found) {
     mb_val r = {0};
@@ -466,14 +476,16 @@ static int lookup(mailbars_render_state *st, const mb_path *p, const mb_frame *f
     case PATH_CTX: {
         const mb_frame *d = f;
         for (unsigned k = 0; k < p->depth && d; k++) d = d->up;
+        /* depth 0 is depth0 (`this`); ../ reads depths[n] */
+        json_t *dbase = !d ? NULL : p->depth ? d->dctx : d->ctx;
         if (p->kind == PATH_THIS) {
-            *out = d ? vjson(d->ctx) : (mb_val){0};
+            *out = vjson(dbase);
             return MAILBARS_OK;
         }
         if (p->compat) {
             /* Mustache-style: the first context on the stack that has the name */
             for (const mb_frame *c = f; c; c = c->up) {
-                mb_val base = vjson(c->ctx);
+                mb_val base = vjson(c->dctx);
                 if (!is_nullish(&base) && !val_truthy(&base)) {
                     v = base; /* `depths[i] && ...` yields false, 0 or "" itself */
                     break;
@@ -486,7 +498,7 @@ static int lookup(mailbars_render_state *st, const mb_path *p, const mb_frame *f
             }
             i = 1;
         } else {
-            v = d ? vjson(d->ctx) : (mb_val){0};
+            v = vjson(dbase);
         }
         break;
     }
@@ -654,17 +666,28 @@ static int js_loose_eq(mailbars_render_state *st, const json_t *a, const json_t 
     return x == y;
 }
 
+/* Links c's ../ chain below `parent`'s: handlebars.js prepends the new context to depths only
+ * when `context != depths[0]` (and not for nullContext over a null depths[0]). */
+static void depth_link(const mailbars_render_state *st, mb_frame *c, json_t *ctx,
+                       const mb_frame *parent) {
+    c->ctx = ctx;
+    int same = 0;
+    if (parent) {
+        same = ctx == parent->dctx;
+        if (!same) {
+            if (ctx == st->nullctx)
+                same = parent->dctx && json_is_null(parent->dctx);
+            else
+                same = js_loose_eq((mailbars_render_state *)st, ctx, parent->dctx);
+        }
+    }
+    c->dctx = same ? parent->dctx : ctx;
+    c->up = same ? parent->up : parent;
+}
+
 static void child_frame(const mailbars_render_state *st, mb_frame *c, const mb_frame *parent,
                         json_t *ctx, const mb_data *data) {
-    c->ctx = ctx;
-    int same = ctx == parent->ctx;
-    if (!same) {
-        if (ctx == st->nullctx)
-            same = parent->ctx && json_is_null(parent->ctx);
-        else
-            same = js_loose_eq((mailbars_render_state *)st, ctx, parent->ctx);
-    }
-    c->up = same ? parent->up : parent;
+    depth_link(st, c, ctx, parent);
     c->bp_parent = parent;
     c->bp = NULL;
     c->nbp = 0;
@@ -816,14 +839,18 @@ static int do_call(mailbars_render_state *st, const mb_frame *f, const mb_callsi
     size_t nargs = cs->nparams + cs->nhash;
     mb_val *args = &st->stack[st->sp - nargs];
     const mb_helper *h = cs->helper;
-    if (!h && cs->strict_path >= 0) {
-        const mb_path *p = &st->t->paths[cs->strict_path];
+    if (!h && cs->name_path >= 0) {
+        /* `helpers.x || context.x || helperMissing`: a value there is not callable; strict
+         * mode has no helperMissing, its strict lookup fails when the value is missing */
+        const mb_path *p = &st->t->paths[cs->name_path];
         mb_val v;
         int rc = lookup(st, p, f, &v);
-        pop_n(st, nargs);
-        return rc ? rc
-                  : vm_fail(st, MAILBARS_ERR_MISSING_HELPER, p->line, p->column + 1,
-                            "%s is not a function", p->original);
+        if (rc || (st->t->flags & MAILBARS_STRICT) || val_truthy(&v)) {
+            pop_n(st, nargs);
+            return rc ? rc
+                      : vm_fail(st, MAILBARS_ERR_MISSING_HELPER, p->line, p->column + 1,
+                                "%s is not a function", p->original);
+        }
     }
     if (!h) h = st->t->helper_missing;
     if (!h) {
@@ -1084,15 +1111,13 @@ static int do_partial(mailbars_render_state *st, const mb_frame *f, const mb_par
         hash_ctx = json_object();
         if (!hash_ctx) rc = vm_nomem(st);
         if (!rc && ctx) rc = extend_into(st, hash_ctx, ctx);
-        for (uint32_t i = 0; i < ps->nhash && !rc; i++) {
+        /* handlebars.js assigns hash pairs last to first; undefined values stay as keys */
+        for (uint32_t i = ps->nhash; i-- > 0 && !rc;) {
             json_t *o, *hv = val_json(&args[i], &o);
-            if (o) {
-                if (json_object_set_new(hash_ctx, ps->hash_keys[i], o)) rc = vm_nomem(st);
-            } else if (hv) {
-                if (json_object_set(hash_ctx, ps->hash_keys[i], hv)) rc = vm_nomem(st);
-            } else {
-                json_object_del(hash_ctx, ps->hash_keys[i]);
-            }
+            if (!o && !hv) hv = json_null();
+            if (o ? json_object_set_new(hash_ctx, ps->hash_keys[i], o)
+                  : json_object_set(hash_ctx, ps->hash_keys[i], hv))
+                rc = vm_nomem(st);
         }
         ctx = hash_ctx;
     }
@@ -1159,16 +1184,14 @@ static int do_partial(mailbars_render_state *st, const mb_frame *f, const mb_par
             rc = run_program(st, use_pb->prog, caller, ctx, &bdata, NULL, 0);
         } else if (!rc) {
             mb_frame pf = {0};
-            pf.ctx = ctx;
             pf.root = !inl;
             pf.bp_parent = inl ? inl->bp_parent : NULL;
-            if (inl && inl->bp_parent) {
-                /* an inline partial keeps the ../ chain captured where it was declared */
-                const mb_frame *cap = inl->bp_parent;
-                pf.up = js_loose_eq(st, ctx, cap->ctx) ? cap->up : cap;
-            }
-            if (!inl && (st->t->flags & MAILBARS_COMPAT)) /* compat passes the caller's depths */
-                pf.up = js_loose_eq(st, ctx, f->ctx) ? f->up : f;
+            /* an inline partial keeps the ../ chain captured where it was declared; compat
+             * passes the caller's depths; otherwise a partial starts a new chain */
+            depth_link(st, &pf, ctx,
+                       inl                                ? inl->bp_parent
+                       : (st->t->flags & MAILBARS_COMPAT) ? f
+                                                          : NULL);
             pf.data = data;
             st->num.state = NUM_RUNSTART;
             rc = exec(st, prog, &pf);
@@ -1262,6 +1285,7 @@ dispatch:
             NEXT;
         }
         if (v.t == V_JSON && json_is_string(v.u.j)) {
+            num_break(st);
             const char *s = json_string_value(v.u.j);
             size_t n = json_string_length(v.u.j);
             rc = (pc->flags & OUTF_ESCAPE) ? out_escaped(st, st->cur, s, n)
@@ -1450,8 +1474,10 @@ static int render_into(mailbars_render_state *st, const mailbars_template *t, js
     rootf.has_root = !(base.vars && json_object_get(base.vars, "root"));
     rootf.root = data;
     mb_frame f = {0};
-    f.ctx = data;
+    f.ctx = f.dctx = data;
     f.data = &rootf;
+    if ((t->flags & MAILBARS_NO_DATA) && !t->main_uses_data) /* data: false: no initData */
+        f.data = base.vars ? &base : NULL;
     f.root = 1;
     if (out->cap == 0 && out_grow(st, out, 0)) return st->err->code;
     int rc = exec(st, (int32_t)t->main, &f);
@@ -1538,12 +1564,15 @@ json_t *mailbars_call_hash(mailbars_call *call) {
     if (call->hash) return call->hash;
     json_t *h = json_object();
     if (!h) return NULL;
-    for (uint32_t i = 0; i < call->cs->nhash; i++) {
+    /* last to first, as handlebars.js builds options.hash; undefined values become null */
+    for (uint32_t i = call->cs->nhash; i-- > 0;) {
         json_t *o, *v = val_json(&call->st->stack[call->hash_base + i], &o);
-        if (o)
-            json_object_set_new(h, call->cs->hash_keys[i], o);
-        else if (v)
-            json_object_set(h, call->cs->hash_keys[i], v);
+        if (!o && !v) v = json_null();
+        if (o ? json_object_set_new(h, call->cs->hash_keys[i], o)
+              : json_object_set(h, call->cs->hash_keys[i], v)) {
+            json_decref(h);
+            return NULL;
+        }
     }
     return call->hash = h;
 }
