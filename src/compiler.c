@@ -529,7 +529,7 @@ static int compile_block(comp *c, pcode *p, mb_arena *a, const ast_node *b) {
     mb_callsite *cs = &((mb_callsite *)c->calls.items)[ci];
     if (b->u.block.program)
         cs->fn_block_params = (uint16_t)b->u.block.program->u.program.n_block_params;
-    return emit(c, p, OP_SECTION, 0, 0, (uint32_t)ci);
+    return emit(c, p, OP_SECTION, path_simple(path) ? OUTF_EXPLICIT : 0, 0, (uint32_t)ci);
 }
 
 static int compile_partial(comp *c, pcode *p, mb_arena *a, const ast_node *n) {
@@ -607,6 +607,17 @@ static int compile_statement(comp *c, pcode *p, mb_arena *a, const ast_node *n) 
     }
 }
 
+/* handlebars.js joins the appends after the last separate `buffer +=` statement as
+ * `return buffer + a + b`, so there adjacent numbers concatenate instead of adding up. */
+static void mark_final_run(pcode *p) {
+    mb_insn *code = p->code.items;
+    uint32_t last = UINT32_MAX;
+    for (uint32_t i = 0; i < p->code.len; i++)
+        if (code[i].op == OP_SECTION && (code[i].flags & OUTF_EXPLICIT)) last = i;
+    if (last == UINT32_MAX) return;
+    for (uint32_t i = last + 1; i < p->code.len; i++) code[i].flags |= OUTF_NOSUM;
+}
+
 /* Compiles one Program node into a new program; returns its index or -1. */
 static int64_t compile_program(comp *c, mb_arena *a, const ast_node *prog) {
     if (c->failed) return -1;
@@ -629,6 +640,7 @@ static int64_t compile_program(comp *c, mb_arena *a, const ast_node *prog) {
     for (size_t i = 0; i < prog->u.program.body.len && !c->failed; i++)
         compile_statement(c, &p, a, prog->u.program.body.items[i]);
     if (!c->failed) emit(c, &p, OP_END, 0, 0, 0);
+    mark_final_run(&p);
     c->nbp--;
     if (c->max_depth) c->depth--;
     mailbars_buf_free(&p.text);
@@ -656,12 +668,18 @@ static int64_t compile_source(comp *c, const char *src, size_t len) {
                         .max_nesting = (size_t)c->cctx->limits[MAILBARS_LIMIT_NESTING]};
     ast_node *root = mb_parse(&a, src, len, &po, c->err);
     int64_t idx = -1;
+    uint32_t ps0 = c->psites.len;
+    c->saw_data = 0;
     if (!root) {
         c->failed = c->err ? c->err->code : MAILBARS_ERR_PARSE;
         if (!c->failed) c->failed = MAILBARS_ERR_PARSE;
     } else {
         idx = compile_program(c, &a, root);
     }
+    /* with data: false, handlebars.js passes no @data to partials from a source without @ */
+    for (uint32_t i = ps0; i < c->psites.len; i++)
+        ((mb_partial_site *)c->psites.items)[i].no_data =
+            (c->flags & MAILBARS_NO_DATA) && !c->saw_data;
     mb_arena_free(&a);
     return idx;
 }

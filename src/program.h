@@ -13,7 +13,13 @@ typedef enum mb_opcode {
     OP__COUNT
 } mb_opcode;
 
-enum { OUTF_ESCAPE = 1, OUTF_MISSING = 2, OUTF_AMBIG = 4 };
+enum {
+    OUTF_ESCAPE = 1,   /* HTML-escape the value */
+    OUTF_MISSING = 2,  /* SES: a missing value is an error */
+    OUTF_AMBIG = 4,    /* a missing value calls a custom helperMissing */
+    OUTF_EXPLICIT = 8, /* SECTION: handlebars.js emits a separate `buffer +=` statement */
+    OUTF_NOSUM = 16,   /* after the last explicit statement: values join a string */
+};
 
 typedef struct mb_insn {
     uint8_t op;
@@ -72,6 +78,7 @@ typedef struct mb_partial_site {
     size_t name_len;
     uint8_t has_context;  /* a context param was pushed (after the dynamic name) */
     uint8_t explicit_ctx; /* explicitPartialContext with no param: context is undefined */
+    uint8_t no_data;      /* data: false and the calling source has no @ path: no @data */
     uint32_t nhash;
     const char **hash_keys;
     int32_t block; /* partial block program (the {{#> p}}body{{/p}}), or -1 */

@@ -115,6 +115,7 @@ struct mailbars_call {
 };
 
 static int exec(mailbars_render_state *st, int32_t prog, const mb_frame *f);
+static int val_truthy(const mb_val *v);
 
 /* `this` as helpers see it: the context, or the shared empty object when it is nullish. */
 static inline json_t *self_of(const mailbars_render_state *st, const mb_frame *f) {
@@ -285,6 +286,12 @@ static void val_release(mb_val *v) {
 
 /* handlebars.js falsiness for if/unless (no includeZero): false, null, undefined, "", 0, NaN, [].
  */
+/* JavaScript truthiness (`x && ...`, `a || b`): objects and arrays, even empty, are truthy. */
+static int js_truthy(const mb_val *v) {
+    if (v->t == V_JSON && v->u.j && (json_is_array(v->u.j) || json_is_object(v->u.j))) return 1;
+    return val_truthy(v);
+}
+
 static int val_truthy(const mb_val *v) {
     switch (v->t) {
     case V_UNDEF: return 0;
@@ -486,7 +493,7 @@ static int lookup(mailbars_render_state *st, const mb_path *p, const mb_frame *f
             /* Mustache-style: the first context on the stack that has the name */
             for (const mb_frame *c = f; c; c = c->up) {
                 mb_val base = vjson(c->dctx);
-                if (!is_nullish(&base) && !val_truthy(&base)) {
+                if (!is_nullish(&base) && !js_truthy(&base)) {
                     v = base; /* `depths[i] && ...` yields false, 0 or "" itself */
                     break;
                 }
@@ -845,7 +852,7 @@ static int do_call(mailbars_render_state *st, const mb_frame *f, const mb_callsi
         const mb_path *p = &st->t->paths[cs->name_path];
         mb_val v;
         int rc = lookup(st, p, f, &v);
-        if (rc || (st->t->flags & MAILBARS_STRICT) || val_truthy(&v)) {
+        if (rc || (st->t->flags & MAILBARS_STRICT) || js_truthy(&v)) {
             pop_n(st, nargs);
             return rc ? rc
                       : vm_fail(st, MAILBARS_ERR_MISSING_HELPER, p->line, p->column + 1,
@@ -1122,7 +1129,8 @@ static int do_partial(mailbars_render_state *st, const mb_frame *f, const mb_par
         ctx = hash_ctx;
     }
     /* resolve: @partial-block, inline partials in scope, then registered partials */
-    const mb_pblock *current_pb = data_pblock(f->data);
+    const mb_data *caller_data = ps->no_data ? NULL : f->data;
+    const mb_pblock *current_pb = data_pblock(caller_data);
     const mb_pblock *use_pb = NULL;
     int32_t prog = -1;
     const mb_partial_entry *entry = NULL;
@@ -1145,10 +1153,10 @@ static int do_partial(mailbars_render_state *st, const mb_frame *f, const mb_par
     }
     mb_pblock mine = {ps->block, f, current_pb, f->data};
     mb_data pdata = {0};
-    pdata.parent = f->data;
+    pdata.parent = caller_data;
     pdata.has_pblock = 1;
     pdata.pblock = &mine;
-    const mb_data *data = f->data;
+    const mb_data *data = caller_data;
     if (ps->block >= 0) {
         data = &pdata;
         if (!use_pb && prog < 0 && !(entry && entry->error)) use_pb = &mine;
@@ -1276,6 +1284,7 @@ dispatch:
     }
     CASE(OUT_PATH) {
         const mb_path *p = &t->paths[pc->b];
+        if (pc->flags & OUTF_NOSUM) num_break(st);
         if ((rc = lookup(st, p, f, &v))) goto done;
         if (MB_UNLIKELY(is_nullish(&v))) {
             num_break(st); /* `x != null ? x : ""` */
@@ -1298,6 +1307,7 @@ dispatch:
     }
     CASE(OUT_VAL) {
         mb_val *top = &st->stack[st->sp - 1];
+        if (pc->flags & OUTF_NOSUM) num_break(st);
         if (is_nullish(top) && (pc->flags & OUTF_MISSING)) {
             rc = out_path_slow(st, f, &t->paths[pc->b], top, pc->flags);
         } else {
@@ -1325,22 +1335,30 @@ dispatch:
         NEXT;
     }
     CASE(CALL_OUT) {
+        if (pc->flags & OUTF_NOSUM) num_break(st);
         if ((rc = do_call(st, f, &t->calls[pc->b], OP_CALL_OUT, pc->flags))) goto done;
         NEXT;
     }
     CASE(CALL_BLOCK) {
+        if (pc->flags & OUTF_NOSUM) num_break(st);
         if ((rc = do_call(st, f, &t->calls[pc->b], OP_CALL_BLOCK, pc->flags))) goto done;
         NEXT;
     }
     CASE(SECTION) {
         v = st->stack[--st->sp];
+        if (pc->flags & OUTF_NOSUM) num_break(st);
         rc = do_section(st, f, &t->calls[pc->b], &v);
-        num_break(st); /* what follows is added to the string buffer */
+        /* an explicit `buffer += value;` ends the chain; the next one starts afresh */
+        if (pc->flags & OUTF_EXPLICIT)
+            st->num.state = NUM_RUNSTART;
+        else
+            num_break(st);
         val_release(&v);
         if (rc) goto done;
         NEXT;
     }
     CASE(IF) {
+        if (pc->flags & OUTF_NOSUM) num_break(st);
         v = st->stack[--st->sp];
         const mb_callsite *cs = &t->calls[pc->b];
         int truthy = val_truthy(&v);
@@ -1351,6 +1369,7 @@ dispatch:
         NEXT;
     }
     CASE(UNLESS) {
+        if (pc->flags & OUTF_NOSUM) num_break(st);
         v = st->stack[--st->sp];
         const mb_callsite *cs = &t->calls[pc->b];
         int truthy = val_truthy(&v);
@@ -1361,6 +1380,7 @@ dispatch:
         NEXT;
     }
     CASE(WITH) {
+        if (pc->flags & OUTF_NOSUM) num_break(st);
         v = st->stack[--st->sp];
         const mb_callsite *cs = &t->calls[pc->b];
         /* Utils.isEmpty: 0 is not empty */
@@ -1383,6 +1403,7 @@ dispatch:
         NEXT;
     }
     CASE(EACH) {
+        if (pc->flags & OUTF_NOSUM) num_break(st);
         v = st->stack[--st->sp];
         const mb_callsite *cs = &t->calls[pc->b];
         size_t n;
