@@ -187,6 +187,7 @@ static int64_t add_path(comp *c, const ast_node *n, int head) {
         p.strict_terminal = (c->flags & MAILBARS_STRICT) && head && np > 0;
     }
     p.nparts = (uint32_t)np;
+    p.fast = p.kind == PATH_CTX && !p.depth && !p.compat && !p.strict_chain && !p.strict_terminal;
     if (np) {
         p.parts = mb_arena_alloc(&c->t->arena, np * sizeof *p.parts);
         if (!p.parts) return nomem(c), -1;

@@ -5,6 +5,7 @@
 #include "mailbars.h"
 #include <stdarg.h>
 #include <stdbool.h>
+#include <stdint.h>
 #include <string.h>
 
 #if defined(__GNUC__)
@@ -46,6 +47,16 @@ int mb_buf_printf(mailbars_buf *b, const char *fmt, ...) MB_PRINTF(2, 3);
 
 /* JavaScript Number -> String (shortest round-trip). `out` needs 32 bytes; returns length. */
 size_t mb_format_number(double d, char *out);
+
+/* handlebars.js escaping: the class table (0 = safe, else an index into the replacement
+ * texts) and a scanner returning the length of the leading run that needs no escaping. */
+extern const unsigned char mb_esc_class[256];
+extern const char *const mb_esc_text[8];
+extern const unsigned char mb_esc_len[8];
+size_t mb_escape_scan(const unsigned char *p, size_t n);
+
+/* Decimal form of an integer; `out` needs 21 bytes; returns the length. */
+size_t mb_format_int(int64_t v, char *out);
 
 /* UTF-8 validation: returns the byte offset of the first invalid sequence, or len if valid. */
 size_t mb_utf8_check(const unsigned char *s, size_t len);

@@ -46,6 +46,7 @@ typedef struct mb_path {
     uint8_t strict_terminal; /* strict mode: the last segment must exist */
     uint8_t strict_chain;    /* strict/assumeObjects: a missing intermediate is an error */
     uint8_t compat;          /* first segment searched up the context stack */
+    uint8_t fast;            /* plain a.b.c from `this`: objects walked directly by the VM */
     uint16_t depth;          /* ../ count (contexts) or @../ count (data frames) */
     uint16_t bp_depth;       /* block param: program levels up */
     uint16_t bp_index;       /* block param: index in that level */

@@ -3,6 +3,9 @@
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
+#if defined(__SSE2__)
+#include <emmintrin.h>
+#endif
 
 /* Shortest digits that round-trip, laid out as Number.prototype.toString does (ECMA-262
  * Number::toString): plain digits for exponents in [-6, 21), exponent form otherwise. */
@@ -11,7 +14,7 @@ size_t mb_format_number(double d, char *out) {
     if (isinf(d)) return (size_t)sprintf(out, d < 0 ? "-Infinity" : "Infinity");
     if (d == 0) return (size_t)sprintf(out, "0");
     if (fabs(d) < 9007199254740992.0 && d == (double)(long long)d)
-        return (size_t)sprintf(out, "%lld", (long long)d);
+        return mb_format_int((int64_t)d, out);
     char tmp[40];
     int p;
     for (p = 1; p <= 17; p++) {
@@ -60,7 +63,7 @@ int mailbars_value_to_string(const json_t *v, mailbars_buf *out) {
         json_int_t i = json_integer_value(v);
         if (i > 9007199254740992LL || i < -9007199254740992LL) /* JS sees a double */
             return mailbars_buf_append(out, num, mb_format_number((double)i, num));
-        return mailbars_buf_append(out, num, (size_t)sprintf(num, "%" JSON_INTEGER_FORMAT, i));
+        return mailbars_buf_append(out, num, mb_format_int(i, num));
     }
     case JSON_REAL: return mailbars_buf_append(out, num, mb_format_number(json_real_value(v), num));
     case JSON_TRUE: return mailbars_buf_append(out, "true", 4);
@@ -101,13 +104,49 @@ int mailbars_value_is_truthy(const json_t *v) {
     return 0;
 }
 
-/* 0 = copy as is; otherwise index+1 into the replacement table. */
-static const unsigned char esc_class[256] = {
+/* 0 = copy as is; otherwise the index into mb_esc_text. */
+const unsigned char mb_esc_class[256] = {
     ['&'] = 1, ['<'] = 2, ['>'] = 3, ['"'] = 4, ['\''] = 5, ['`'] = 6, ['='] = 7,
 };
-static const char *const esc_text[] = {"",       "&amp;",  "&lt;",   "&gt;",
-                                       "&quot;", "&#x27;", "&#x60;", "&#x3D;"};
-static const unsigned char esc_len[] = {0, 5, 4, 4, 6, 6, 6, 6};
+const char *const mb_esc_text[8] = {"",       "&amp;",  "&lt;",   "&gt;",
+                                    "&quot;", "&#x27;", "&#x60;", "&#x3D;"};
+const unsigned char mb_esc_len[8] = {0, 5, 4, 4, 6, 6, 6, 6};
+
+/* Length of the prefix of p[0..n) that needs no escaping: 16 bytes at a time with SSE2. */
+size_t mb_escape_scan(const unsigned char *p, size_t n) {
+    size_t i = 0;
+#if defined(__SSE2__)
+    const __m128i amp = _mm_set1_epi8('&'), quot = _mm_set1_epi8('"'), apos = _mm_set1_epi8('\''),
+                  bt = _mm_set1_epi8('`'), lo = _mm_set1_epi8('<' - 1), hi = _mm_set1_epi8('>' + 1);
+    for (; i + 16 <= n; i += 16) {
+        __m128i v = _mm_loadu_si128((const __m128i *)(const void *)(p + i));
+        /* < = > are contiguous: one signed range test (they are below 0x80) */
+        __m128i m = _mm_and_si128(_mm_cmpgt_epi8(v, lo), _mm_cmplt_epi8(v, hi));
+        m = _mm_or_si128(m, _mm_or_si128(_mm_cmpeq_epi8(v, amp), _mm_cmpeq_epi8(v, quot)));
+        m = _mm_or_si128(m, _mm_or_si128(_mm_cmpeq_epi8(v, apos), _mm_cmpeq_epi8(v, bt)));
+        int mask = _mm_movemask_epi8(m);
+        if (mask) return i + (size_t)__builtin_ctz((unsigned)mask);
+    }
+#endif
+    while (i < n && !mb_esc_class[p[i]]) i++;
+    return i;
+}
+
+/* Decimal form of a 64-bit integer; `out` needs 21 bytes; returns the length. */
+size_t mb_format_int(int64_t v, char *out) {
+    char tmp[24];
+    size_t n = 0;
+    uint64_t u = v < 0 ? (uint64_t)0 - (uint64_t)v : (uint64_t)v;
+    do {
+        tmp[n++] = (char)('0' + u % 10);
+        u /= 10;
+    } while (u);
+    size_t o = 0;
+    if (v < 0) out[o++] = '-';
+    while (n) out[o++] = tmp[--n];
+    out[o] = 0;
+    return o;
+}
 
 int mailbars_escape_html(const char *s, size_t len, mailbars_buf *out) {
     const unsigned char *p = (const unsigned char *)s, *end = p + len;
@@ -115,12 +154,12 @@ int mailbars_escape_html(const char *s, size_t len, mailbars_buf *out) {
     if (mailbars_buf_reserve(out, len) != MAILBARS_OK) return MAILBARS_ERR_NOMEM;
     while (p < end) {
         const unsigned char *run = p;
-        while (p < end && !esc_class[*p]) p++;
+        p += mb_escape_scan(p, (size_t)(end - p));
         if (p > run && mailbars_buf_append(out, run, (size_t)(p - run)) != MAILBARS_OK)
             return MAILBARS_ERR_NOMEM;
         if (p == end) break;
-        unsigned c = esc_class[*p++];
-        if (mailbars_buf_append(out, esc_text[c], esc_len[c]) != MAILBARS_OK)
+        unsigned c = mb_esc_class[*p++];
+        if (mailbars_buf_append(out, mb_esc_text[c], mb_esc_len[c]) != MAILBARS_OK)
             return MAILBARS_ERR_NOMEM;
     }
     return MAILBARS_OK;

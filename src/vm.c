@@ -166,23 +166,16 @@ static inline int out_write(mailbars_render_state *st, mailbars_buf *b, const ch
     return MAILBARS_OK;
 }
 
-static const unsigned char esc_class[256] = {
-    ['&'] = 1, ['<'] = 2, ['>'] = 3, ['"'] = 4, ['\''] = 5, ['`'] = 6, ['='] = 7,
-};
-static const char *const esc_text[] = {"",       "&amp;",  "&lt;",   "&gt;",
-                                       "&quot;", "&#x27;", "&#x60;", "&#x3D;"};
-static const unsigned char esc_len[] = {0, 5, 4, 4, 6, 6, 6, 6};
-
 /* HTML-escapes into the output, copying runs of safe bytes at once. */
 static int out_escaped(mailbars_render_state *st, mailbars_buf *b, const char *s, size_t n) {
     const unsigned char *p = (const unsigned char *)s, *end = p + n;
     while (p < end) {
         const unsigned char *run = p;
-        while (p < end && !esc_class[*p]) p++;
+        p += mb_escape_scan(p, (size_t)(end - p));
         if (p > run && out_write(st, b, (const char *)run, (size_t)(p - run))) return st->err->code;
         if (p == end) break;
-        unsigned c = esc_class[*p++];
-        if (out_write(st, b, esc_text[c], esc_len[c])) return st->err->code;
+        unsigned c = mb_esc_class[*p++];
+        if (out_write(st, b, mb_esc_text[c], mb_esc_len[c])) return st->err->code;
     }
     return MAILBARS_OK;
 }
@@ -230,9 +223,8 @@ static int out_value(mailbars_render_state *st, mailbars_buf *b, const mb_val *v
     case V_UNDEF: num_break(st); return MAILBARS_OK;
     case V_INT:
         if (!escape || v->safe)
-            return out_number(st, b, (double)v->u.i, num,
-                              (size_t)sprintf(num, "%lld", (long long)v->u.i));
-        return out_write(st, b, num, (size_t)sprintf(num, "%lld", (long long)v->u.i));
+            return out_number(st, b, (double)v->u.i, num, mb_format_int(v->u.i, num));
+        return out_write(st, b, num, mb_format_int(v->u.i, num));
     case V_STR:
         num_break(st);
         return escape && !v->safe ? out_escaped(st, b, v->u.s.s, v->u.s.n)
@@ -246,9 +238,8 @@ static int out_value(mailbars_render_state *st, mailbars_buf *b, const mb_val *v
     }
     if (!escape || v->safe) {
         if (json_is_number(j)) {
-            size_t n = json_is_integer(j)
-                           ? (size_t)sprintf(num, "%lld", (long long)json_integer_value(j))
-                           : mb_format_number(json_real_value(j), num);
+            size_t n = json_is_integer(j) ? mb_format_int(json_integer_value(j), num)
+                                          : mb_format_number(json_real_value(j), num);
             if (json_is_integer(j) && (json_integer_value(j) > 9007199254740992LL ||
                                        json_integer_value(j) < -9007199254740992LL))
                 n = mb_format_number((double)json_integer_value(j), num);
@@ -471,6 +462,19 @@ static const char *val_cstr(mailbars_render_state *st, const mb_val *v) {
     else
         mailbars_value_to_string(v->u.j, &st->tmp);
     return st->tmp.data ? st->tmp.data : "";
+}
+
+/* The common case of lookup: a.b.c through objects from `this`. Returns 0 when the general
+ * lookup must decide (arrays, strings, null on the way). */
+static inline int lookup_fast(const mb_path *p, const mb_frame *f, mb_val *out) {
+    json_t *j = f->ctx;
+    for (uint32_t i = 0; i < p->nparts; i++) {
+        if (!j || !json_is_object(j)) return 0;
+        j = json_object_getn(j, p->parts[i].key, p->parts[i].len);
+        if (!j) break;
+    }
+    *out = vjson(j);
+    return 1;
 }
 
 /* Resolves a compiled path in frame f. */
@@ -1285,7 +1289,7 @@ dispatch:
     CASE(OUT_PATH) {
         const mb_path *p = &t->paths[pc->b];
         if (pc->flags & OUTF_NOSUM) num_break(st);
-        if ((rc = lookup(st, p, f, &v))) goto done;
+        if (!(p->fast && lookup_fast(p, f, &v)) && (rc = lookup(st, p, f, &v))) goto done;
         if (MB_UNLIKELY(is_nullish(&v))) {
             num_break(st); /* `x != null ? x : ""` */
             if (pc->flags & (OUTF_MISSING | OUTF_AMBIG) &&
@@ -1318,7 +1322,10 @@ dispatch:
         NEXT;
     }
     CASE(PUSH_PATH) {
-        if ((rc = lookup(st, &t->paths[pc->b], f, &st->stack[st->sp]))) goto done;
+        const mb_path *p = &t->paths[pc->b];
+        if (!(p->fast && lookup_fast(p, f, &st->stack[st->sp])) &&
+            (rc = lookup(st, p, f, &st->stack[st->sp])))
+            goto done;
         st->sp++;
         NEXT;
     }
