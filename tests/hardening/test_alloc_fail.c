@@ -96,7 +96,8 @@ static int h_twice(mailbars_call *call, void *ud) {
     for (int i = 0; i < 2; i++) {
         mailbars_buf *cap = NULL;
         int rc = mailbars_call_fn(call, mailbars_call_context(call), NULL, NULL, 0, &cap);
-        if (!rc) rc = mailbars_call_write(call, cap && cap->data ? cap->data : "", cap ? cap->len : 0);
+        if (!rc)
+            rc = mailbars_call_write(call, cap && cap->data ? cap->data : "", cap ? cap->len : 0);
         if (rc) return rc;
     }
     return MAILBARS_OK;
@@ -175,10 +176,12 @@ static int sc_message(mailbars_buf *out) {
     mailbars_message *m = mailbars_message_new();
     if (!m) return MAILBARS_ERR_NOMEM;
     mailbars_error err;
-    static const char subj[] = "Gr\xc3\xbc\xc3\x9f" "e aus K\xc3\xb6ln, a long subject line "
+    static const char subj[] = "Gr\xc3\xbc\xc3\x9f"
+                               "e aus K\xc3\xb6ln, a long subject line "
                                "that has to be folded \xc3\xa0 la fa\xc3\xa7on";
     static const char from[] = "Ren\xc3\xa9 M\xc3\xbcller <rene@example.com>";
-    static const char to[] = "\"Doe, Jane\" <jane@example.com>, bob@b\xc3\xbc" "cher.example";
+    static const char to[] = "\"Doe, Jane\" <jane@example.com>, bob@b\xc3\xbc"
+                             "cher.example";
     static const char text[] = "Caf\xc3\xa9 cr\xc3\xa8me\nline two with trailing space \n"
                                ".dot\nFrom here";
     static const char html[] = "<p>Caf\xc3\xa9</p>";
@@ -209,7 +212,8 @@ static int sc_message(mailbars_buf *out) {
 static int sc_ses(mailbars_buf *out) {
     static const char tj[] =
         "{\"Template\":{\"TemplateName\":\"T\",\"SubjectPart\":\"Hi {{name}}\","
-        "\"TextPart\":\"{{#each items}}{{this}} {{/each}}{{> foot}}{{#*inline \\\"foot\\\"}}f{{/inline}}\","
+        "\"TextPart\":\"{{#each items}}{{this}} {{/each}}{{> foot}}{{#*inline "
+        "\\\"foot\\\"}}f{{/inline}}\","
         "\"HtmlPart\":\"<b>{{name}}</b>\"}}";
     mailbars_error err;
     mailbars_ses_template *t = mailbars_ses_template_parse(tj, strlen(tj), NULL, &err);
@@ -262,9 +266,10 @@ static void sweep(const char *name, int (*sc)(mailbars_buf *)) {
             recovered++;
             if (out.len != ref.len || memcmp(out.data, ref.data, ref.len)) {
                 if (!bad_out)
-                    printf("  %s: k=%ld succeeded with different output:\n%.*s\n  expected:\n%.*s\n",
-                           name, k, (int)out.len, out.data ? out.data : "", (int)ref.len,
-                           ref.data ? ref.data : "");
+                    printf(
+                        "  %s: k=%ld succeeded with different output:\n%.*s\n  expected:\n%.*s\n",
+                        name, k, (int)out.len, out.data ? out.data : "", (int)ref.len,
+                        ref.data ? ref.data : "");
                 bad_out++;
             }
         } else if (hit && r != MAILBARS_ERR_NOMEM) {
@@ -311,7 +316,8 @@ int main(void) {
             "<h1>HI</h1>\n<li>Ann (first)</li>0:Ann;<li>Bo</li>1:Bo;\nCyu[object Object] "
             "<b><b>&lt;b&gt; {{esc}}\n[inside CY!]\nababname=Cyage=3\nb";
         int same = s && strcmp(s, want) == 0;
-        if (!same) printf("  render output: [%s]\n  expected:      [%s]\n", s ? s : err.message, want);
+        if (!same)
+            printf("  render output: [%s]\n  expected:      [%s]\n", s ? s : err.message, want);
         check(same, "render output is exact", -1);
         mailbars_free(s);
         sweep("render", sc_render);
