@@ -530,7 +530,8 @@ static int compile_block(comp *c, pcode *p, mb_arena *a, const ast_node *b) {
     mb_callsite *cs = &((mb_callsite *)c->calls.items)[ci];
     if (b->u.block.program)
         cs->fn_block_params = (uint16_t)b->u.block.program->u.program.n_block_params;
-    return emit(c, p, OP_SECTION, path_simple(path) ? OUTF_EXPLICIT : 0, 0, (uint32_t)ci);
+    /* only an ambiguous section ({{#x}}, x not a helper) is a separate JS statement */
+    return emit(c, p, OP_SECTION, kind == SX_AMBIGUOUS ? OUTF_EXPLICIT : 0, 0, (uint32_t)ci);
 }
 
 static int compile_partial(comp *c, pcode *p, mb_arena *a, const ast_node *n) {
@@ -680,7 +681,7 @@ static int64_t compile_source(comp *c, const char *src, size_t len) {
     /* with data: false, handlebars.js passes no @data to partials from a source without @ */
     for (uint32_t i = ps0; i < c->psites.len; i++)
         ((mb_partial_site *)c->psites.items)[i].no_data =
-            (c->flags & MAILBARS_NO_DATA) && !c->saw_data;
+            (c->flags & MAILBARS_NO_DATA) && !c->saw_data && !c->t->main_uses_data;
     mb_arena_free(&a);
     return idx;
 }

@@ -55,6 +55,7 @@ struct mb_frame {
     json_t *dctx;       /* depths[0], which stays the old context when the new one equals it */
     const mb_frame *up; /* the frame whose dctx is depths[1] */
     const mb_frame *bp_parent;
+    const mb_frame *wrap; /* whose ../ chain was current when this program was wrapped */
     const mb_val *bp;
     uint32_t nbp;
     const mb_data *data;
@@ -66,6 +67,7 @@ typedef struct mb_scope {
     size_t len;
     int32_t prog;
     const mb_frame *bp_parent; /* block params an inline partial sees: its declarer's parent's */
+    const mb_frame *dcap;      /* the ../ chain it captured when declared */
 } mb_scope;
 
 struct mailbars_render_state {
@@ -101,6 +103,7 @@ struct mailbars_render_state {
 struct mailbars_call {
     mailbars_render_state *st;
     const mb_callsite *cs;
+    const mb_helper *h;
     const mb_frame *f;
     json_t **args;
     size_t argc;
@@ -115,6 +118,7 @@ struct mailbars_call {
 };
 
 static int exec(mailbars_render_state *st, int32_t prog, const mb_frame *f);
+static int exec_value(mailbars_render_state *st, int32_t prog, const mb_frame *c, int *numeric);
 static int val_truthy(const mb_val *v);
 
 /* `this` as helpers see it: the context, or the shared empty object when it is nullish. */
@@ -532,7 +536,7 @@ static int lookup(mailbars_render_state *st, const mb_path *p, const mb_frame *f
     case PATH_BLOCKPARAM: {
         const mb_frame *b = f;
         for (unsigned k = 0; k < p->bp_depth && b; k++) b = b->bp_parent;
-        if (!b || b->root) /* handlebars.js: blockParams[depth] is undefined here */
+        if (!b || b->root || !b->bp) /* handlebars.js: blockParams[depth] is undefined here */
             return vm_fail(st, MAILBARS_ERR_RENDER, p->line, p->column + 1,
                            "Cannot read properties of undefined (reading '%u')", p->bp_index);
         if (p->bp_index < b->nbp) v = b->bp[p->bp_index];
@@ -598,7 +602,7 @@ static mailbars_buf *capture_acquire(mailbars_render_state *st) {
 }
 
 static int scope_push(mailbars_render_state *st, const mb_inline *in, uint32_t n,
-                      const mb_frame *bp_parent) {
+                      const mb_frame *bp_parent, const mb_frame *dcap) {
     if (st->nscope + n > st->capscope) {
         size_t cap = st->capscope ? st->capscope * 2 : 16;
         while (cap < st->nscope + n) cap *= 2;
@@ -608,7 +612,7 @@ static int scope_push(mailbars_render_state *st, const mb_inline *in, uint32_t n
         st->capscope = cap;
     }
     for (uint32_t i = 0; i < n; i++)
-        st->scope[st->nscope++] = (mb_scope){in[i].name, in[i].len, in[i].program, bp_parent};
+        st->scope[st->nscope++] = (mb_scope){in[i].name, in[i].len, in[i].program, bp_parent, dcap};
     return MAILBARS_OK;
 }
 
@@ -700,6 +704,7 @@ static void child_frame(const mailbars_render_state *st, mb_frame *c, const mb_f
                         json_t *ctx, const mb_data *data) {
     depth_link(st, c, ctx, parent);
     c->bp_parent = parent;
+    c->wrap = parent;
     c->bp = NULL;
     c->nbp = 0;
     c->data = data;
@@ -716,15 +721,23 @@ static int run_program(mailbars_render_state *st, int32_t prog, const mb_frame *
     child_frame(st, &c, parent, ctx, data);
     c.bp = bp;
     c.nbp = nbp;
-    /* the block's value joins the parent's run only if it is a number itself */
+    return exec_value(st, prog, &c, NULL);
+}
+
+/* Runs a program whose result handlebars.js uses as a raw value (a block's fn/inverse, a
+ * partial block, an inline partial): a number joins the caller's JS `+` chain. *numeric (if
+ * given) tells whether the result was a number. */
+static int exec_value(mailbars_render_state *st, int32_t prog, const mb_frame *c, int *numeric) {
     mailbars_buf *b = st->cur;
     size_t start = b->len;
     __typeof__(st->num) saved = st->num;
     st->num.state = NUM_RUNSTART;
-    int rc = exec(st, prog, &c);
+    int rc = exec(st, prog, c);
     if (rc) return rc;
-    if (st->num.state == NUM_ACTIVE && st->num.buf == b && st->num.start == start &&
-        st->num.end == b->len) {
+    int is_num = st->num.state == NUM_ACTIVE && st->num.buf == b && st->num.start == start &&
+                 st->num.end == b->len;
+    if (numeric) *numeric = is_num;
+    if (is_num) {
         if (saved.state == NUM_RUNSTART) {
             /* the block's number starts the parent's chain: keep it as the run */
         } else if (saved.state != NUM_ACTIVE || saved.buf != b || saved.end != start) {
@@ -772,6 +785,7 @@ static int invoke(mailbars_render_state *st, const mb_frame *f, const mb_callsit
     mailbars_call call = {0};
     call.st = st;
     call.cs = cs;
+    call.h = h;
     call.f = f;
     call.argc = cs->nparams;
     call.hash_base = cs->nhash ? (size_t)(args - st->stack) + cs->nparams : 0;
@@ -830,7 +844,7 @@ static int invoke(mailbars_render_state *st, const mb_frame *f, const mb_callsit
             } else {
                 *res = r;
             }
-        } else {
+        } else if (call.ret_set) {
             rc = out_value(st, st->cur, &r, (flags & OUTF_ESCAPE) && op == OP_CALL_OUT);
             val_release(&r);
         }
@@ -1181,37 +1195,50 @@ static int do_partial(mailbars_render_state *st, const mb_frame *f, const mb_par
     } else if (!rc) {
         size_t start = st->cur->len;
         size_t scope0 = st->nscope;
+        int numeric = 0;
         /* inline partials declared inside a partial block are visible to the partial */
         if (ps->block >= 0 && st->t->progs[ps->block].ninline)
-            rc =
-                scope_push(st, st->t->progs[ps->block].inlines, st->t->progs[ps->block].ninline, f);
-        num_break(st); /* a partial's result is a string: it never joins a numeric chain */
+            rc = scope_push(st, st->t->progs[ps->block].inlines, st->t->progs[ps->block].ninline, f,
+                            f);
         if (!rc && use_pb) {
+            /* a partial block's result is the block program's raw value (it may join a JS
+             * `+` chain); a compiled partial's is a string */
             /* the block body runs in its caller's frame chain, with the outer partial block */
             mb_data bdata = {0};
             bdata.parent = data;
             bdata.has_pblock = 1;
             bdata.pblock = use_pb->outer;
-            const mb_frame *caller = use_pb->caller;
-            rc = run_program(st, use_pb->prog, caller, ctx, &bdata, NULL, 0);
+            mb_frame bf;
+            child_frame(st, &bf, use_pb->caller, ctx, &bdata);
+            rc = exec_value(st, use_pb->prog, &bf, &numeric);
         } else if (!rc) {
             mb_frame pf = {0};
             pf.root = !inl;
             pf.bp_parent = inl ? inl->bp_parent : NULL;
             /* an inline partial keeps the ../ chain captured where it was declared; compat
              * passes the caller's depths; otherwise a partial starts a new chain */
-            depth_link(st, &pf, ctx,
-                       inl                                ? inl->bp_parent
-                       : (st->t->flags & MAILBARS_COMPAT) ? f
-                                                          : NULL);
+            const mb_frame *chain = inl ? inl->dcap : (st->t->flags & MAILBARS_COMPAT) ? f : NULL;
+            depth_link(st, &pf, ctx, chain);
+            pf.wrap = chain;
             pf.data = data;
-            st->num.state = NUM_RUNSTART;
-            rc = exec(st, prog, &pf);
+            if (inl) {
+                rc = exec_value(st, prog, &pf, &numeric); /* the inline program's raw value */
+            } else {
+                num_break(st); /* a compiled partial returns '' + main(): a string */
+                st->num.state = NUM_RUNSTART;
+                rc = exec(st, prog, &pf);
+                num_break(st);
+            }
         }
         st->nscope = scope0;
         st->partial_depth--;
-        if (!rc && ps->indent_len)
+        if (!rc && ps->indent_len && numeric) /* indenting calls result.split() */
+            rc = vm_fail(st, MAILBARS_ERR_RENDER, ps->line, ps->column + 1,
+                         "result.split is not a function");
+        if (!rc && ps->indent_len) {
+            num_break(st);
             rc = indent_region(st, st->cur, start, ps->indent, ps->indent_len);
+        }
     }
     json_decref(hash_ctx);
     json_decref(owned_ctx);
@@ -1246,7 +1273,7 @@ static int exec(mailbars_render_state *st, int32_t prog_index, const mb_frame *f
     }
     size_t scope0 = st->nscope;
     int rc = MAILBARS_OK;
-    if (prog->ninline && (rc = scope_push(st, prog->inlines, prog->ninline, f->bp_parent)))
+    if (prog->ninline && (rc = scope_push(st, prog->inlines, prog->ninline, f->bp_parent, f->wrap)))
         goto done;
     if ((rc = stack_reserve(st, prog->max_stack + 1))) goto done;
     const mb_insn *pc = prog->code;
@@ -1422,8 +1449,8 @@ dispatch:
         NEXT;
     }
     CASE(PARTIAL) {
+        if (pc->flags & OUTF_NOSUM) num_break(st);
         if ((rc = do_partial(st, f, &t->psites[pc->b]))) goto done;
-        num_break(st);
         NEXT;
     }
     CASE(ERROR) {
@@ -1652,13 +1679,17 @@ static int call_program(mailbars_call *call, int32_t prog, json_t *ctx, json_t *
     }
     mb_val small[8];
     mb_val *bp = nbp <= 8 ? small : mb_malloc(nbp * sizeof *bp);
+    if (!bps) nbp = 0;
     if (!bp) return vm_nomem(st);
     for (size_t i = 0; i < nbp; i++) bp[i] = vjson(bps[i]);
     mailbars_buf *saved = st->cur;
     st->cur = capture ? *capture : call->out;
     size_t sp0 = st->sp;
-    num_break(st); /* helper results are treated as strings */
-    int rc = run_program(st, prog, call->f, ctx, data, bp, (uint32_t)nbp);
+    /* if/unless/with return the block's raw value; other helpers are taken to build strings */
+    if (!call->h || (call->h->builtin != MB_BUILTIN_IF && call->h->builtin != MB_BUILTIN_UNLESS &&
+                     call->h->builtin != MB_BUILTIN_WITH))
+        num_break(st);
+    int rc = run_program(st, prog, call->f, ctx, data, nbp ? bp : NULL, (uint32_t)nbp);
     st->sp = sp0;
     st->cur = saved;
     if (bp != small) mb_free(bp);
