@@ -55,6 +55,20 @@ extern const char *const mb_esc_text[8];
 extern const unsigned char mb_esc_len[8];
 size_t mb_escape_scan(const unsigned char *p, size_t n);
 
+#if defined(__SSE2__)
+#include <emmintrin.h>
+/* Bit i set when p[i] (of 16 bytes) needs escaping. */
+static inline unsigned mb_esc_mask16(__m128i v) {
+    const __m128i amp = _mm_set1_epi8('&'), quot = _mm_set1_epi8('"'), apos = _mm_set1_epi8('\''),
+                  bt = _mm_set1_epi8('`'), lo = _mm_set1_epi8('<' - 1), hi = _mm_set1_epi8('>' + 1);
+    /* < = > are contiguous: one signed range test (they are below 0x80) */
+    __m128i m = _mm_and_si128(_mm_cmpgt_epi8(v, lo), _mm_cmplt_epi8(v, hi));
+    m = _mm_or_si128(m, _mm_or_si128(_mm_cmpeq_epi8(v, amp), _mm_cmpeq_epi8(v, quot)));
+    m = _mm_or_si128(m, _mm_or_si128(_mm_cmpeq_epi8(v, apos), _mm_cmpeq_epi8(v, bt)));
+    return (unsigned)_mm_movemask_epi8(m);
+}
+#endif
+
 /* Decimal form of an integer; `out` needs 21 bytes; returns the length. */
 size_t mb_format_int(int64_t v, char *out);
 

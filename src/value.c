@@ -3,9 +3,6 @@
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
-#if defined(__SSE2__)
-#include <emmintrin.h>
-#endif
 
 /* Shortest digits that round-trip, laid out as Number.prototype.toString does (ECMA-262
  * Number::toString): plain digits for exponents in [-6, 21), exponent form otherwise. */
@@ -116,16 +113,9 @@ const unsigned char mb_esc_len[8] = {0, 5, 4, 4, 6, 6, 6, 6};
 size_t mb_escape_scan(const unsigned char *p, size_t n) {
     size_t i = 0;
 #if defined(__SSE2__)
-    const __m128i amp = _mm_set1_epi8('&'), quot = _mm_set1_epi8('"'), apos = _mm_set1_epi8('\''),
-                  bt = _mm_set1_epi8('`'), lo = _mm_set1_epi8('<' - 1), hi = _mm_set1_epi8('>' + 1);
     for (; i + 16 <= n; i += 16) {
-        __m128i v = _mm_loadu_si128((const __m128i *)(const void *)(p + i));
-        /* < = > are contiguous: one signed range test (they are below 0x80) */
-        __m128i m = _mm_and_si128(_mm_cmpgt_epi8(v, lo), _mm_cmplt_epi8(v, hi));
-        m = _mm_or_si128(m, _mm_or_si128(_mm_cmpeq_epi8(v, amp), _mm_cmpeq_epi8(v, quot)));
-        m = _mm_or_si128(m, _mm_or_si128(_mm_cmpeq_epi8(v, apos), _mm_cmpeq_epi8(v, bt)));
-        int mask = _mm_movemask_epi8(m);
-        if (mask) return i + (size_t)__builtin_ctz((unsigned)mask);
+        unsigned mask = mb_esc_mask16(_mm_loadu_si128((const __m128i *)(const void *)(p + i)));
+        if (mask) return i + (size_t)__builtin_ctz(mask);
     }
 #endif
     while (i < n && !mb_esc_class[p[i]]) i++;

@@ -162,25 +162,52 @@ static int out_grow(mailbars_render_state *st, mailbars_buf *b, size_t n) {
     return MAILBARS_OK;
 }
 
+/* Appends bytes; the buffer is NUL-terminated only when a render or capture ends. */
 static inline int out_write(mailbars_render_state *st, mailbars_buf *b, const char *s, size_t n) {
     if (MB_UNLIKELY(b->len + n + 1 > b->cap) && out_grow(st, b, n)) return st->err->code;
     memcpy(b->data + b->len, s, n);
     b->len += n;
-    b->data[b->len] = 0;
     return MAILBARS_OK;
 }
 
 /* HTML-escapes into the output, copying runs of safe bytes at once. */
+/* Scanning and copying are fused: 16 safe bytes are stored as they are loaded. Invariant: the
+ * buffer has room for everything written so far plus the rest of the input unescaped. */
 static int out_escaped(mailbars_render_state *st, mailbars_buf *b, const char *s, size_t n) {
     const unsigned char *p = (const unsigned char *)s, *end = p + n;
-    while (p < end) {
-        const unsigned char *run = p;
-        p += mb_escape_scan(p, (size_t)(end - p));
-        if (p > run && out_write(st, b, (const char *)run, (size_t)(p - run))) return st->err->code;
+    if (MB_UNLIKELY(b->len + n + 1 > b->cap) && out_grow(st, b, n)) return st->err->code;
+    char *o = b->data + b->len;
+    for (;;) {
+        unsigned c;
+#if defined(__SSE2__)
+        while (end - p >= 16) {
+            __m128i v = _mm_loadu_si128((const __m128i *)(const void *)p);
+            unsigned mask = mb_esc_mask16(v);
+            _mm_storeu_si128((__m128i *)(void *)o, v);
+            if (!mask) {
+                p += 16, o += 16;
+                continue;
+            }
+            unsigned k = (unsigned)__builtin_ctz(mask);
+            p += k, o += k;
+            goto escape;
+        }
+#endif
+        while (p < end && !mb_esc_class[*p]) *o++ = (char)*p++;
         if (p == end) break;
-        unsigned c = mb_esc_class[*p++];
-        if (out_write(st, b, mb_esc_text[c], mb_esc_len[c])) return st->err->code;
+#if defined(__SSE2__)
+    escape:
+#endif
+        c = mb_esc_class[*p++];
+        b->len = (size_t)(o - b->data);
+        if (MB_UNLIKELY(b->len + mb_esc_len[c] + (size_t)(end - p) + 1 > b->cap)) {
+            if (out_grow(st, b, mb_esc_len[c] + (size_t)(end - p))) return st->err->code;
+            o = b->data + b->len;
+        }
+        memcpy(o, mb_esc_text[c], mb_esc_len[c]);
+        o += mb_esc_len[c];
     }
+    b->len = (size_t)(o - b->data);
     return MAILBARS_OK;
 }
 
@@ -470,13 +497,20 @@ static const char *val_cstr(mailbars_render_state *st, const mb_val *v) {
 
 /* The common case of lookup: a.b.c through objects from `this`. Returns 0 when the general
  * lookup must decide (arrays, strings, null on the way). */
-static inline int lookup_fast(const mb_path *p, const mb_frame *f, mb_val *out) {
+static inline int lookup_fast_json(const mb_path *p, const mb_frame *f, json_t **out) {
     json_t *j = f->ctx;
     for (uint32_t i = 0; i < p->nparts; i++) {
         if (!j || !json_is_object(j)) return 0;
         j = json_object_getn(j, p->parts[i].key, p->parts[i].len);
         if (!j) break;
     }
+    *out = j;
+    return 1;
+}
+
+static inline int lookup_fast(const mb_path *p, const mb_frame *f, mb_val *out) {
+    json_t *j;
+    if (!lookup_fast_json(p, f, &j)) return 0;
     *out = vjson(j);
     return 1;
 }
@@ -931,7 +965,9 @@ static int run_each(mailbars_render_state *st, const mb_frame *f, const mb_calls
     d.parent = f->data;
     d.iter = 1;
     const mb_data *dp = (st->t->flags & MAILBARS_NO_DATA) && !f->data ? NULL : &d;
-    mb_val bp[2];
+    mb_val bp[2] = {{0}};
+    /* values are written field by field below: copying freshly built structs stalls on
+     * store forwarding in this loop */
     int rc = MAILBARS_OK;
     if (json_is_array(j)) {
         size_t len = json_array_size(j);
@@ -943,8 +979,10 @@ static int run_each(mailbars_render_state *st, const mb_frame *f, const mb_calls
             d.key.u.i = (int64_t)i;
             d.first = i == 0;
             d.last = i + 1 == len;
-            bp[0] = vjson(item);
-            bp[1] = d.key;
+            bp[0].t = item ? V_JSON : V_UNDEF;
+            bp[0].u.j = item;
+            bp[1].t = V_INT;
+            bp[1].u.i = (int64_t)i;
             num_break(st); /* ret = ret + fn(...) with ret = '' */
             rc = run_program(st, cs->fn, f, item, dp, bp, 2);
             (*n)++;
@@ -992,8 +1030,11 @@ static int run_each(mailbars_render_state *st, const mb_frame *f, const mb_calls
         d.key.u.s.n = klen;
         d.first = i == 0;
         d.last = i + 1 == len;
-        bp[0] = vjson(val);
-        bp[1] = d.key;
+        bp[0].t = val ? V_JSON : V_UNDEF;
+        bp[0].u.j = val;
+        bp[1].t = V_STR;
+        bp[1].u.s.s = key;
+        bp[1].u.s.n = klen;
         num_break(st);
         rc = run_program(st, cs->fn, f, val, dp, bp, 2);
         (*n)++;
@@ -1316,6 +1357,16 @@ dispatch:
     CASE(OUT_PATH) {
         const mb_path *p = &t->paths[pc->b];
         if (pc->flags & OUTF_NOSUM) num_break(st);
+        json_t *fj;
+        if (p->fast && lookup_fast_json(p, f, &fj) && fj && json_is_string(fj)) {
+            /* the common case, without building a value: a string found by a plain path */
+            num_break(st);
+            rc = (pc->flags & OUTF_ESCAPE)
+                     ? out_escaped(st, st->cur, json_string_value(fj), json_string_length(fj))
+                     : out_write(st, st->cur, json_string_value(fj), json_string_length(fj));
+            if (rc) goto done;
+            NEXT;
+        }
         if (!(p->fast && lookup_fast(p, f, &v)) && (rc = lookup(st, p, f, &v))) goto done;
         if (MB_UNLIKELY(is_nullish(&v))) {
             num_break(st); /* `x != null ? x : ""` */
@@ -1692,6 +1743,7 @@ static int call_program(mailbars_call *call, int32_t prog, json_t *ctx, json_t *
     int rc = run_program(st, prog, call->f, ctx, data, nbp ? bp : NULL, (uint32_t)nbp);
     st->sp = sp0;
     st->cur = saved;
+    if (capture && (*capture)->data) (*capture)->data[(*capture)->len] = 0;
     if (bp != small) mb_free(bp);
     return rc;
 }
