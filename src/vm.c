@@ -881,6 +881,9 @@ static int invoke(mailbars_render_state *st, const mb_frame *f, const mb_callsit
         } else if (call.ret_set) {
             rc = out_value(st, st->cur, &r, (flags & OUTF_ESCAPE) && op == OP_CALL_OUT);
             val_release(&r);
+        } else if (!h->builtin || (h->builtin != MB_BUILTIN_IF && h->builtin != MB_BUILTIN_UNLESS &&
+                                   h->builtin != MB_BUILTIN_WITH)) {
+            num_break(st); /* an undefined result appends "" */
         }
     }
     json_decref(call.ret);
@@ -1720,7 +1723,10 @@ static int call_program(mailbars_call *call, int32_t prog, json_t *ctx, json_t *
         *capture = capture_acquire(st);
         if (!*capture) return st->err->code;
     }
-    if (prog < 0) return MAILBARS_OK;
+    if (prog < 0) {
+        num_break(st); /* noop() returns "" */
+        return MAILBARS_OK;
+    }
     mb_data d = {0};
     const mb_data *data = call->f->data;
     if (frame && json_is_object(frame)) {
