@@ -48,6 +48,35 @@ static void render_request(const mailbars_ses_template *t, const mailbars_ses_re
     mailbars_ses_render_state_free(st);
 }
 
+/* Bulk sink: every message must be well formed, every failure must carry its code; results
+ * arrive in order. */
+static int bulk_sink(void *ud, const mailbars_bulk_result *r) {
+    size_t *next = ud;
+    FUZZ_CHECK(r->index == ++*next);
+    if (r->status == MAILBARS_OK)
+        fuzz_check_message(r->message, r->message_len);
+    else
+        FUZZ_CHECK(r->error && r->error->code == r->status);
+    return 0;
+}
+
+/* Runs the bulk driver (one worker thread) over a request of a few destinations. */
+static void bulk_request(const mailbars_ses_template *t, const mailbars_ses_request *req,
+                         unsigned opt) {
+    if (mailbars_ses_request_count(req) > 3) return;
+    mailbars_bulk_options bo = {.threads = 1,
+                                .queue = 2,
+                                .fixed_date = 1,
+                                .date = 1700000000,
+                                .message_id = "bulk@example.com",
+                                .charset = (opt & 0x20) ? "ISO-8859-1" : NULL,
+                                .encoding = (mailbars_encoding)((opt >> 6) % 3)};
+    size_t next = 0;
+    mailbars_error err;
+    int rc = mailbars_bulk_run_request(t, req, &bo, bulk_sink, &next, &err);
+    if (rc == MAILBARS_OK) FUZZ_CHECK(next == mailbars_ses_request_count(req));
+}
+
 /* Parses, lints and renders the fuzzed SES inputs. */
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
     if (size < 1) return 0;
@@ -87,6 +116,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
         if (inl) t = mailbars_ses_template_from_json(inl, &o, &err);
     }
     if (req && t) render_request(t, req, opt);
+    if (req && t && (opt & 0x10)) bulk_request(t, req, opt);
 
     /* TemplateData strings and deep merge on the raw sections. */
     json_t *d1 = mailbars_ses_parse_data(sp[1].p, sp[1].n, "TemplateData", &err);
