@@ -723,7 +723,12 @@ mailbars_template *mailbars_compile(const mailbars_env *env, const char *src, si
     c.cctx = cctx ? cctx : mb_default_compile_ctx();
     c.flags = c.cctx->flags;
     c.err = err;
-    c.max_depth = (size_t)c.cctx->limits[MAILBARS_LIMIT_NESTING];
+    /* the parser enforces MAILBARS_LIMIT_NESTING on blocks and subexpressions; this cap only
+     * bounds the compiler's own recursion (programs plus expressions) on the C stack */
+    c.max_depth =
+        4 * (size_t)(c.cctx->limits[MAILBARS_LIMIT_NESTING] ? c.cctx->limits[MAILBARS_LIMIT_NESTING]
+                                                            : 2000) +
+        64;
     t->flags = c.flags;
     t->env = env;
     if (env) {

@@ -7,7 +7,7 @@
     {                                                                                              \
         [MAILBARS_LIMIT_TEMPLATE_SIZE] = 8u << 20, [MAILBARS_LIMIT_NESTING] = 512,                 \
         [MAILBARS_LIMIT_PARTIAL_DEPTH] = 256, [MAILBARS_LIMIT_STEPS] = 50000000,                   \
-        [MAILBARS_LIMIT_OUTPUT] = 64u << 20, [MAILBARS_LIMIT_ITERATIONS] = 5000000,                \
+        [MAILBARS_LIMIT_OUTPUT] = 64u << 20, [MAILBARS_LIMIT_ITERATIONS] = 1000000,                \
         [MAILBARS_LIMIT_JSON_DEPTH] = 128, [MAILBARS_LIMIT_JSON_SIZE] = 64u << 20,                 \
         [MAILBARS_LIMIT_CALL_DEPTH] = 512,                                                         \
     }
