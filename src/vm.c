@@ -213,7 +213,7 @@ static int out_escaped(mailbars_render_state *st, mailbars_buf *b, const char *s
 
 /* A JavaScript `+` chain is a string once a string joined it (NUM_STRING); at the start of a
  * chain (NUM_RUNSTART) a number starts a numeric sum (NUM_ACTIVE). */
-enum { NUM_STRING, NUM_RUNSTART, NUM_ACTIVE };
+enum { NUM_STRING, NUM_RUNSTART, NUM_ACTIVE, NUM_OBJECT };
 
 /* Appends a raw number or boolean, adding it to a numeric run that ends right here. */
 static int out_number(mailbars_render_state *st, mailbars_buf *b, double d, const char *text,
@@ -280,7 +280,22 @@ static int out_value(mailbars_render_state *st, mailbars_buf *b, const mb_val *v
             return out_number(st, b, json_is_true(j), json_is_true(j) ? "true" : "false",
                               json_is_true(j) ? 4 : 5);
     }
+    /* an object or array that starts a chain stays a non-string if nothing else joins (an
+     * indented partial then fails as handlebars.js does: result.split is not a function) */
+    int obj_start = (!escape || v->safe) && st->num.state == NUM_RUNSTART &&
+                    (json_is_object(j) || json_is_array(j));
     num_break(st); /* a string (or object, array) joins the chain */
+    if (obj_start) {
+        size_t start = b->len;
+        mailbars_buf_reset(&st->tmp);
+        if (mailbars_value_to_string(j, &st->tmp)) return vm_nomem(st);
+        if (st->tmp.len && out_write(st, b, st->tmp.data, st->tmp.len)) return st->err->code;
+        st->num.state = NUM_OBJECT;
+        st->num.buf = b;
+        st->num.start = start;
+        st->num.end = b->len;
+        return MAILBARS_OK;
+    }
     if (json_is_string(j)) {
         return escape && !v->safe ? out_escaped(st, b, json_string_value(j), json_string_length(j))
                                   : out_write(st, b, json_string_value(j), json_string_length(j));
@@ -770,7 +785,9 @@ static int exec_value(mailbars_render_state *st, int32_t prog, const mb_frame *c
     if (rc) return rc;
     int is_num = st->num.state == NUM_ACTIVE && st->num.buf == b && st->num.start == start &&
                  st->num.end == b->len;
-    if (numeric) *numeric = is_num;
+    if (numeric)
+        *numeric = is_num || (st->num.state == NUM_OBJECT && st->num.buf == b &&
+                              st->num.start == start && st->num.end == b->len);
     if (is_num) {
         if (saved.state == NUM_RUNSTART) {
             /* the block's number starts the parent's chain: keep it as the run */
