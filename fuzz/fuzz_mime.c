@@ -99,6 +99,57 @@ static void rfc2047_mode(const char *p, size_t n, unsigned param) {
     mailbars_buf_free(&out);
 }
 
+/* Finds `needle` in [p, end); NULL when absent. */
+static const char *find(const char *p, const char *end, const char *needle) {
+    size_t n = strlen(needle);
+    for (; p && p + n <= end; p++)
+        if (memcmp(p, needle, n) == 0) return p;
+    return NULL;
+}
+
+/* Decodes the text/plain part of a UTF-8 message and checks it is the caller's text with
+ * every line break made CRLF (a single-part 7bit body may end in one more CRLF). */
+static void check_text_body(const char *m, size_t n, const char *text, size_t tlen) {
+    const char *end = m + n;
+    const char *ct = find(m, end, "Content-Type: text/plain");
+    FUZZ_CHECK(ct != NULL);
+    const char *hend = find(ct, end, "\r\n\r\n");
+    FUZZ_CHECK(hend != NULL);
+    const char *cte = find(ct, hend, "Content-Transfer-Encoding: ");
+    FUZZ_CHECK(cte != NULL);
+    cte += strlen("Content-Transfer-Encoding: ");
+    const char *body = hend + 4, *bend = end;
+    const char *b = find(m, find(m, end, "\r\n\r\n"), "boundary=\"");
+    if (b) { /* multipart: the body ends at the CRLF before the next delimiter */
+        char delim[96];
+        const char *q = memchr(b + 10, '"', (size_t)(end - b - 10));
+        FUZZ_CHECK(q && (size_t)(q - b - 10) < 80);
+        snprintf(delim, sizeof delim, "\r\n--%.*s", (int)(q - b - 10), b + 10);
+        bend = find(body, end, delim);
+        FUZZ_CHECK(bend != NULL);
+    }
+    mailbars_buf dec = {0}, want = {0};
+    int is7 = strncmp(cte, "7bit", 4) == 0;
+    if (is7)
+        FUZZ_CHECK(mailbars_buf_append(&dec, body, (size_t)(bend - body)) == MAILBARS_OK);
+    else if (strncmp(cte, "quoted-printable", 16) == 0)
+        FUZZ_CHECK(mailbars_qp_decode(body, (size_t)(bend - body), &dec) == MAILBARS_OK);
+    else if (strncmp(cte, "base64", 6) == 0)
+        FUZZ_CHECK(mailbars_base64_decode(body, (size_t)(bend - body), &dec) == MAILBARS_OK);
+    else
+        FUZZ_CHECK(!"unknown Content-Transfer-Encoding");
+    crlf_normalise(text, tlen, &want);
+    int same = dec.len == want.len && (!dec.len || memcmp(dec.data, want.data, dec.len) == 0);
+    if (!same && is7 && !b)
+        same = dec.len == want.len + 2 && (!want.len || !memcmp(dec.data, want.data, want.len)) &&
+               memcmp(dec.data + want.len, "\r\n", 2) == 0;
+    if (!same)
+        fprintf(stderr, "text body round trip: got %zu bytes, want %zu\n", dec.len, want.len);
+    FUZZ_CHECK(same);
+    mailbars_buf_free(&dec);
+    mailbars_buf_free(&want);
+}
+
 /* A whole message from fuzzed parts. */
 static void message_mode(const char *p, size_t n, unsigned param) {
     fuzz_span sp[5];
@@ -112,10 +163,14 @@ static void message_mode(const char *p, size_t n, unsigned param) {
     mailbars_message_set_date(m, 1700000000, -300);
     if (param & 0x20) FUZZ_CHECK(mailbars_message_set_boundary(m, "=_fuzz") == MAILBARS_OK);
     mailbars_message_set_message_id(m, "fuzz.1@example.com");
-    int failed = 0;
+    int failed = 0, have_text = 0;
     if (mailbars_message_set_subject(m, sp[0].p, sp[0].n, &err)) failed = 1;
-    if (sp[1].n || !(param & 0x40))
-        if (mailbars_message_set_text(m, sp[1].p, sp[1].n, &err)) failed = 1;
+    if (sp[1].n || !(param & 0x40)) {
+        if (mailbars_message_set_text(m, sp[1].p, sp[1].n, &err))
+            failed = 1;
+        else
+            have_text = 1;
+    }
     if (sp[2].n || (param & 0x80))
         if (mailbars_message_set_html(m, sp[2].p, sp[2].n, &err)) failed = 1;
     if (mailbars_message_add_address(m, MAILBARS_TO, sp[3].p, sp[3].n, &err)) failed = 1;
@@ -124,10 +179,13 @@ static void message_mode(const char *p, size_t n, unsigned param) {
     if (failed) FUZZ_CHECK(err.code != MAILBARS_OK);
     mailbars_buf out = {0};
     int rc = mailbars_message_write(m, &out, &err);
-    if (rc == MAILBARS_OK)
+    if (rc == MAILBARS_OK) {
         fuzz_check_message(out.data, out.len);
-    else
+        if (have_text && strcmp(charsets[param & 7], "UTF-8") == 0)
+            check_text_body(out.data, out.len, sp[1].p, sp[1].n);
+    } else {
         FUZZ_CHECK(err.code == rc);
+    }
     mailbars_buf_free(&out);
     mailbars_message_free(m);
 }
