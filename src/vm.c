@@ -192,6 +192,19 @@ static int out_escaped(mailbars_render_state *st, mailbars_buf *b, const char *s
             p += k, o += k;
             goto escape;
         }
+        /* the tail (and short strings) 8 bytes at a time, in the low half of a vector */
+        while (end - p >= 8) {
+            __m128i v = _mm_loadl_epi64((const __m128i *)(const void *)p);
+            unsigned mask = mb_esc_mask16(v) & 0xFF;
+            _mm_storel_epi64((__m128i *)(void *)o, v);
+            if (!mask) {
+                p += 8, o += 8;
+                continue;
+            }
+            unsigned k = (unsigned)__builtin_ctz(mask);
+            p += k, o += k;
+            goto escape;
+        }
 #endif
         while (p < end && !mb_esc_class[*p]) *o++ = (char)*p++;
         if (p == end) break;
@@ -738,7 +751,9 @@ static void depth_link(const mailbars_render_state *st, mb_frame *c, json_t *ctx
     int same = 0;
     if (parent) {
         same = ctx == parent->dctx;
-        if (!same) {
+        if (!same && ctx && parent->dctx && json_is_object(ctx) && json_is_object(parent->dctx)) {
+            /* two distinct objects, the common case of each over objects: not equal */
+        } else if (!same) {
             if (ctx == st->nullctx)
                 same = parent->dctx && json_is_null(parent->dctx);
             else
