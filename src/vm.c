@@ -1477,24 +1477,14 @@ dispatch:
         if (rc) goto done;
         NEXT;
     }
-    CASE(IF) {
-        if (pc->flags & OUTF_NOSUM) num_break(st);
-        v = st->stack[--st->sp];
-        const mb_callsite *cs = &t->calls[pc->b];
-        int truthy = val_truthy(&v);
-        val_release(&v);
-        if ((rc = run_program(st, truthy ? cs->fn : cs->inverse, f, self_of(st, f), f->data, NULL,
-                              0)))
-            goto done;
-        NEXT;
-    }
+    CASE(IF)
     CASE(UNLESS) {
         if (pc->flags & OUTF_NOSUM) num_break(st);
         v = st->stack[--st->sp];
         const mb_callsite *cs = &t->calls[pc->b];
-        int truthy = val_truthy(&v);
+        int run_fn = val_truthy(&v) != (pc->op == OP_UNLESS);
         val_release(&v);
-        if ((rc = run_program(st, truthy ? cs->inverse : cs->fn, f, self_of(st, f), f->data, NULL,
+        if ((rc = run_program(st, run_fn ? cs->fn : cs->inverse, f, self_of(st, f), f->data, NULL,
                               0)))
             goto done;
         NEXT;
