@@ -78,7 +78,7 @@ def main():
             [subst_case(k) for k in (10, 100, 1000)]
     corpus = os.path.join(a.build_dir, "scaling-corpus")
     write_corpus(corpus, cases)
-    timing = ["--runs", str(a.runs), "--min-time", str(a.min_time)]
+    timing = ["--runs", str(a.runs), "--min-time", str(a.min_time), "--warmup", "0.3"]
     print("| case | template bytes | output bytes | mailbars ns/render | ns per unit "
           "| handlebars.js ns/render | ns per unit | ratio |")
     print("| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: |")

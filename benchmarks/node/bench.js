@@ -1,7 +1,7 @@
 'use strict';
 // handlebars.js 4.7.10 side of the corpus benchmark: the same cases, helpers, check against
 // `expected` and timing method as mailbars-bench, the same JSON line per case.
-//   node bench.js --corpus DIR [--case NAME]... [--runs N] [--min-time S]
+//   node bench.js --corpus DIR [--case NAME]... [--runs N] [--min-time S] [--warmup S]
 // Templates are compiled once (Handlebars.compile, then a first call that finishes the lazy
 // compilation of the template and its partials); only the calls of the compiled function are
 // timed.
@@ -37,7 +37,7 @@ function main() {
     const once = multi
       ? () => fns[0](data).length + fns[1](data).length + fns[2](data).length
       : () => fns[0](data).length;
-    const ns = timeSync(once, o.runs, o.minTime);
+    const ns = timeSync(once, o.runs, o.minTime, o.warmup);
     console.log(JSON.stringify({
       case: name,
       ns_per_render: Math.round(median(ns) * 10) / 10,

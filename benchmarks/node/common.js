@@ -8,7 +8,7 @@ const path = require('path');
 
 // Parses --name value options into an object; --case may repeat.
 function parseArgs(argv, defaults) {
-  const o = Object.assign({ runs: 5, minTime: 0.5, cases: [] }, defaults);
+  const o = Object.assign({ runs: 5, minTime: 0.5, warmup: 0.5, cases: [] }, defaults);
   for (let i = 0; i < argv.length; i++) {
     const a = argv[i];
     const v = argv[i + 1];
@@ -18,6 +18,7 @@ function parseArgs(argv, defaults) {
     else if (a === '--runs') o.runs = Math.max(1, parseInt(v, 10)), i++;
     else if (a === '--min-time') o.minTime = Math.max(0, parseFloat(v)), i++;
     else if (a === '--limit') o.limit = parseInt(v, 10), i++;
+    else if (a === '--warmup') o.warmup = Math.max(0, parseFloat(v)), i++;
     else throw new Error('unknown option ' + a);
   }
   if (!o.corpus) throw new Error('--corpus DIR is required');
@@ -63,8 +64,9 @@ function median(v) {
 }
 
 // Times a synchronous function `once` (returns something to keep the work observable):
+// calibrates a batch, runs untimed for `warmup` seconds (lets V8 tier the code up), then
 // returns per-run nanoseconds per call.
-function timeSync(once, runs, minTime) {
+function timeSync(once, runs, minTime, warmup) {
   let sink = 0;
   let batch = 1;
   for (;;) {
@@ -73,6 +75,9 @@ function timeSync(once, runs, minTime) {
     const dt = nowNs() - t0;
     if (dt >= 1e6 || batch >= 2 ** 30) break;
     batch *= dt > 1e4 ? Math.floor(1e6 / dt) + 1 : 100;
+  }
+  for (const t0 = nowNs(); nowNs() - t0 < (warmup || 0) * 1e9;) {
+    for (let k = 0; k < batch; k++) sink += once();
   }
   const ns = [];
   for (let r = 0; r < runs; r++) {

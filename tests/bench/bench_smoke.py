@@ -50,7 +50,8 @@ def expected_bytes(case):
 def corpus_check(bench, corpus):
     """Step 1: every case verified and reported."""
     names = sorted(f[:-5] for f in os.listdir(corpus) if f.endswith(".json"))
-    rc, out, err = run([bench, "--corpus", corpus, "--runs", "1", "--min-time", "0"])
+    rc, out, err = run([bench, "--corpus", corpus, "--runs", "1", "--min-time", "0",
+                        "--warmup", "0"])
     check(rc == 0, "mailbars-bench --corpus exit %d: %s" % (rc, err.strip()[-2000:]))
     lines = [json.loads(l) for l in out.splitlines() if l.strip()]
     check([l["case"] for l in lines] == names,
@@ -76,7 +77,8 @@ def mismatch_check(bench, corpus, work):
     case["expected"] = case["expected"].replace("Colors", "Colours")
     with open(os.path.join(bad, "complex.json"), "w", encoding="utf-8") as f:
         json.dump(case, f)
-    rc, out, err = run([bench, "--corpus", bad, "--runs", "1", "--min-time", "0"])
+    rc, out, err = run([bench, "--corpus", bad, "--runs", "1", "--min-time", "0",
+                        "--warmup", "0"])
     check(rc == 2 and "MISMATCH complex" in err and out == "",
           "changed expected output not detected: exit %d, stderr %r" % (rc, err[:300]))
 
@@ -93,7 +95,8 @@ def mime_check(bench, corpus, work):
     first = json.loads(open(rfile, encoding="utf-8").readline())
     for threads in ("1", "2"):
         rc, out, err = run([bench, "--mime", "--corpus", corpus, "--recipients", rfile,
-                            "--runs", "1", "--min-time", "0", "--threads", threads])
+                            "--runs", "1", "--min-time", "0", "--warmup", "0",
+                            "--threads", threads])
         check(rc == 0, "--mime --threads %s exit %d: %s" % (threads, rc, err.strip()))
         lines = [json.loads(l) for l in out.splitlines() if l.strip()]
         check([l.get("workload") for l in lines] == ["ses-preferences", "ses-newsletter"],
