@@ -111,7 +111,7 @@ static const char *find(const char *p, const char *end, const char *needle) {
  * every line break made CRLF (a single-part 7bit body may end in one more CRLF). */
 static void check_text_body(const char *m, size_t n, const char *text, size_t tlen) {
     const char *end = m + n;
-    const char *ct = find(m, end, "Content-Type: text/plain");
+    const char *ct = find(m, end, "\r\nContent-Type: text/plain");
     FUZZ_CHECK(ct != NULL);
     const char *hend = find(ct, end, "\r\n\r\n");
     FUZZ_CHECK(hend != NULL);
@@ -119,10 +119,14 @@ static void check_text_body(const char *m, size_t n, const char *text, size_t tl
     FUZZ_CHECK(cte != NULL);
     cte += strlen("Content-Transfer-Encoding: ");
     const char *body = hend + 4, *bend = end;
-    const char *b = find(m, find(m, end, "\r\n\r\n"), "boundary=\"");
+    /* the boundary parameter of the top-level Content-Type (the last one in the header
+     * block: a Subject may contain the same text) */
+    const char *top = find(m, end, "\r\n\r\n"), *tct = NULL;
+    for (const char *p = m; (p = find(p, top, "\r\nContent-Type: ")) != NULL; p++) tct = p;
+    const char *b = tct ? find(tct, top, "boundary=\"") : NULL;
     if (b) { /* multipart: the body ends at the CRLF before the next delimiter */
         char delim[96];
-        const char *q = memchr(b + 10, '"', (size_t)(end - b - 10));
+        const char *q = memchr(b + 10, '"', (size_t)(top - b - 10));
         FUZZ_CHECK(q && (size_t)(q - b - 10) < 80);
         snprintf(delim, sizeof delim, "\r\n--%.*s", (int)(q - b - 10), b + 10);
         bend = find(body, end, delim);
