@@ -375,7 +375,8 @@ static void report_mismatch(const char *what, const char *got, size_t gl, const 
 }
 
 /* Renders every part once and compares with `expected`. Returns the total output bytes, or
- * exits (status 2) on a mismatch or a render error: timing a wrong answer is meaningless. */
+ * SIZE_MAX on a mismatch or a render error (the run then stops with status 2): timing a wrong
+ * answer is meaningless. */
 static size_t verify_case(mailbars_render_state *st, bench_case *c) {
     size_t total = 0;
     mailbars_error err;
@@ -387,13 +388,13 @@ static size_t verify_case(mailbars_render_state *st, bench_case *c) {
         if (rc) {
             fprintf(stderr, "mailbars-bench: %s: render error %s: %s\n", what,
                     mailbars_status_name(rc), err.message);
-            exit(2);
+            return SIZE_MAX;
         }
         size_t len;
         const char *out = mailbars_render_output(st, &len);
         if (len != c->want_len[i] || memcmp(out, c->want[i], len) != 0) {
             report_mismatch(what, out, len, c->want[i], c->want_len[i]);
-            exit(2);
+            return SIZE_MAX;
         }
         total += len;
     }
@@ -460,6 +461,14 @@ static int run_corpus(const options *o) {
         load_case(o->corpus, names[k], &c);
         compile_case(&c);
         size_t bytes = verify_case(st, &c);
+        if (bytes == SIZE_MAX) {
+            free_case(&c);
+            for (int m = 0; m < n; m++) free(names[m]);
+            free(names);
+            free(ns);
+            mailbars_render_state_free(st);
+            return 2;
+        }
         double allocs = time_case(st, &c, o, ns);
         double lo = ns[0], hi = ns[0];
         for (int r = 1; r < o->runs; r++) {
