@@ -163,6 +163,12 @@ size_t mb_utf8_check(const unsigned char *s, size_t len) {
         unsigned c = s[i];
         if (c < 0x80) {
             i++;
+#if defined(__SSE2__)
+            /* runs of ASCII 16 bytes at a time: no byte has its high bit set */
+            while (i + 16 <= len &&
+                   !_mm_movemask_epi8(_mm_loadu_si128((const __m128i *)(const void *)(s + i))))
+                i += 16;
+#endif
             continue;
         }
         size_t n;
