@@ -153,12 +153,12 @@ typedef int (*mailbars_write_fn)(void *userdata, const char *data, size_t len);
  * Engine: Handlebars templates.
  * ========================================================================================== */
 
-typedef struct mailbars_env mailbars_env;                 /* helpers + partials registry */
-typedef struct mailbars_compile_ctx mailbars_compile_ctx; /* compile options and limits */
-typedef struct mailbars_template mailbars_template;       /* compiled, immutable, shareable */
-typedef struct mailbars_render_ctx mailbars_render_ctx;   /* render limits and hooks */
+typedef struct mailbars_env mailbars_env;                   /* helpers + partials registry */
+typedef struct mailbars_compile_ctx mailbars_compile_ctx;   /* compile options and limits */
+typedef struct mailbars_template mailbars_template;         /* compiled, immutable, shareable */
+typedef struct mailbars_render_ctx mailbars_render_ctx;     /* render limits and hooks */
 typedef struct mailbars_render_state mailbars_render_state; /* per-thread reusable state */
-typedef struct mailbars_call mailbars_call; /* a helper invocation ("options") */
+typedef struct mailbars_call mailbars_call;                 /* a helper invocation ("options") */
 
 /* Compile flags: handlebars.js compile options. */
 enum {
@@ -213,8 +213,8 @@ MAILBARS_API int mailbars_env_register_helper(mailbars_env *env, const char *nam
 MAILBARS_API int mailbars_env_unregister_helper(mailbars_env *env, const char *name);
 /* Registers (or replaces) a partial's source; `name` and `src` are copied. Partials are
  * compiled together with each template compiled against this env, with its options. */
-MAILBARS_API int mailbars_env_register_partial(mailbars_env *env, const char *name,
-                                               const char *src, size_t len);
+MAILBARS_API int mailbars_env_register_partial(mailbars_env *env, const char *name, const char *src,
+                                               size_t len);
 /* Log hook for the `log` helper: level is "debug", "info", "warn" or "error"; the message is
  * the helper's arguments joined by a space. Default: none (log renders nothing either way). */
 typedef void (*mailbars_log_fn)(void *userdata, const char *level, const char *msg, size_t len);
@@ -234,8 +234,7 @@ MAILBARS_API int mailbars_compile_ctx_add_known_helper(mailbars_compile_ctx *cct
                                                        const char *name);
 /* A simple mustache `{{name}}` (no params) that is copied to the output verbatim, as written,
  * instead of being evaluated (SES's {{amazonSESUnsubscribeUrl}}, {{ses:openTracker}}). */
-MAILBARS_API int mailbars_compile_ctx_add_passthrough(mailbars_compile_ctx *cctx,
-                                                      const char *name);
+MAILBARS_API int mailbars_compile_ctx_add_passthrough(mailbars_compile_ctx *cctx, const char *name);
 
 /* Compiles `src` and every partial registered in `env` (env may be NULL: built-ins only).
  * Helpers are resolved against `env`, which must outlive the template and not change after.
@@ -278,8 +277,8 @@ MAILBARS_API int mailbars_render_stream(mailbars_render_state *st, const mailbar
                                         void *userdata, mailbars_error *err);
 /* One-shot convenience: compile is not included. Returns a string the caller frees with
  * mailbars_free, or NULL with err filled. */
-MAILBARS_API char *mailbars_render_string(const mailbars_template *tpl, json_t *data,
-                                          size_t *len, mailbars_error *err);
+MAILBARS_API char *mailbars_render_string(const mailbars_template *tpl, json_t *data, size_t *len,
+                                          mailbars_error *err);
 
 /* ---- helper calls (only valid inside a helper, during the call) ---- */
 
@@ -451,15 +450,16 @@ typedef struct mailbars_ses_template mailbars_ses_template;
 /* From parts (UTF-8, NUL-terminated; text or html may be NULL, not both; subject may be NULL
  * for an empty subject). `name` may be NULL ("" then). Compile errors fill err->part with
  * "subject", "text" or "html" and line/column with the position in that part's text. */
-MAILBARS_API mailbars_ses_template *
-mailbars_ses_template_new(const char *name, const char *subject, const char *text,
-                          const char *html, const mailbars_ses_options *opts, mailbars_error *err);
+MAILBARS_API mailbars_ses_template *mailbars_ses_template_new(const char *name, const char *subject,
+                                                              const char *text, const char *html,
+                                                              const mailbars_ses_options *opts,
+                                                              mailbars_error *err);
 /* From JSON text in any accepted shape: SES v1 {"Template":{...}} or its inner object, SES v2
  * {"TemplateName","TemplateContent":{...}}. Bad JSON: MAILBARS_ERR_JSON with line/column in
  * the JSON text; wrong shape: MAILBARS_ERR_SES_SHAPE naming the field. */
 MAILBARS_API mailbars_ses_template *mailbars_ses_template_parse(const char *json, size_t len,
-                                                               const mailbars_ses_options *opts,
-                                                               mailbars_error *err);
+                                                                const mailbars_ses_options *opts,
+                                                                mailbars_error *err);
 /* The same from a parsed value (borrowed). */
 MAILBARS_API mailbars_ses_template *
 mailbars_ses_template_from_json(json_t *root, const mailbars_ses_options *opts,
@@ -498,9 +498,8 @@ MAILBARS_API int mailbars_ses_render(mailbars_ses_render_state *st, const mailba
 MAILBARS_API int mailbars_ses_render_parts(mailbars_ses_render_state *st,
                                            const mailbars_ses_template *t, json_t *data,
                                            const char **subject, size_t *subject_len,
-                                           const char **text, size_t *text_len,
-                                           const char **html, size_t *html_len,
-                                           mailbars_error *err);
+                                           const char **text, size_t *text_len, const char **html,
+                                           size_t *html_len, mailbars_error *err);
 /* The SES "Rendering Failure" record {"templateName":…,"errorMessage":…} for an error
  * (new reference). */
 MAILBARS_API json_t *mailbars_ses_failure_record(const mailbars_ses_template *t,
@@ -509,10 +508,10 @@ MAILBARS_API json_t *mailbars_ses_failure_record(const mailbars_ses_template *t,
 /* ---- requests ---- */
 
 typedef enum mailbars_ses_request_kind {
-    MAILBARS_REQ_TEST_RENDER,          /* TestRenderTemplate {TemplateName, TemplateData} */
-    MAILBARS_REQ_SEND_TEMPLATED,       /* SendTemplatedEmail {Source, Destination, Template…} */
-    MAILBARS_REQ_SEND_BULK_TEMPLATED,  /* SendBulkTemplatedEmail {Destinations, Default…} */
-    MAILBARS_REQ_SEND_BULK_V2,         /* SES v2 SendBulkEmail {BulkEmailEntries, …} */
+    MAILBARS_REQ_TEST_RENDER,         /* TestRenderTemplate {TemplateName, TemplateData} */
+    MAILBARS_REQ_SEND_TEMPLATED,      /* SendTemplatedEmail {Source, Destination, Template…} */
+    MAILBARS_REQ_SEND_BULK_TEMPLATED, /* SendBulkTemplatedEmail {Destinations, Default…} */
+    MAILBARS_REQ_SEND_BULK_V2,        /* SES v2 SendBulkEmail {BulkEmailEntries, …} */
 } mailbars_ses_request_kind;
 
 typedef struct mailbars_ses_request mailbars_ses_request;
@@ -528,9 +527,9 @@ typedef struct mailbars_ses_destination {
  * more than 50 destinations is a warning in *warning (when non-NULL; code 0 when none) or an
  * error with opts->strict_limits. */
 MAILBARS_API mailbars_ses_request *mailbars_ses_request_parse(const char *json, size_t len,
-                                                             const mailbars_ses_options *opts,
-                                                             mailbars_error *warning,
-                                                             mailbars_error *err);
+                                                              const mailbars_ses_options *opts,
+                                                              mailbars_error *warning,
+                                                              mailbars_error *err);
 MAILBARS_API void mailbars_ses_request_free(mailbars_ses_request *r);
 MAILBARS_API mailbars_ses_request_kind mailbars_ses_request_kind_of(const mailbars_ses_request *r);
 /* The template name the request refers to (may be ""). */
@@ -550,15 +549,18 @@ MAILBARS_API int mailbars_ses_request_destination(const mailbars_ses_request *r,
 
 /* ---- check (lint) ---- */
 
-typedef enum mailbars_severity { MAILBARS_SEV_ERROR = 0, MAILBARS_SEV_WARNING = 1 } mailbars_severity;
+typedef enum mailbars_severity {
+    MAILBARS_SEV_ERROR = 0,
+    MAILBARS_SEV_WARNING = 1
+} mailbars_severity;
 
 typedef struct mailbars_ses_diag {
     mailbars_severity severity;
-    int code;         /* a status code */
-    char part[16];    /* "subject", "text", "html", or "" for the file as a whole */
-    int line, column; /* 1-based position in the part's text (0: none) */
+    int code;                   /* a status code */
+    char part[16];              /* "subject", "text", "html", or "" for the file as a whole */
+    int line, column;           /* 1-based position in the part's text (0: none) */
     int file_line, file_column; /* 1-based position of the same character in the JSON file */
-    char *source_line; /* the part's line at `line` (NUL-terminated) or NULL */
+    char *source_line;          /* the part's line at `line` (NUL-terminated) or NULL */
     char message[512];
 } mailbars_ses_diag;
 
@@ -585,13 +587,13 @@ MAILBARS_API size_t mailbars_ses_diags_errors(const mailbars_ses_diags *d);
 
 /* What to render, message settings, and how many threads. Zero value = defaults. */
 typedef struct mailbars_bulk_options {
-    unsigned threads;      /* 0: number of online CPUs */
-    unsigned queue;        /* results in flight (bounded queue); 0: 16 per thread */
-    const char *from;      /* From address, or NULL (a request's Source is used when set) */
-    const char *reply_to;  /* Reply-To list, or NULL */
-    const char *charset;   /* NULL: UTF-8 */
+    unsigned threads;     /* 0: number of online CPUs */
+    unsigned queue;       /* results in flight (bounded queue); 0: 16 per thread */
+    const char *from;     /* From address, or NULL (a request's Source is used when set) */
+    const char *reply_to; /* Reply-To list, or NULL */
+    const char *charset;  /* NULL: UTF-8 */
     mailbars_encoding encoding;
-    int fixed_date;        /* 1: use date/tz_minutes for every message */
+    int fixed_date; /* 1: use date/tz_minutes for every message */
     time_t date;
     int tz_minutes;
     const char *boundary;   /* fixed boundary, or NULL */
@@ -600,9 +602,9 @@ typedef struct mailbars_bulk_options {
 
 /* One result, handed to the sink in input order. */
 typedef struct mailbars_bulk_result {
-    size_t index;           /* 1-based record / destination number */
-    int status;             /* MAILBARS_OK or the failure's code */
-    const char *message;    /* the RFC 5322 message (status OK), `message_len` bytes */
+    size_t index;        /* 1-based record / destination number */
+    int status;          /* MAILBARS_OK or the failure's code */
+    const char *message; /* the RFC 5322 message (status OK), `message_len` bytes */
     size_t message_len;
     const mailbars_error *error; /* the failure (status != OK): message = SES errorMessage */
     const char *template_name;
@@ -623,8 +625,8 @@ typedef int (*mailbars_bulk_sink_fn)(void *userdata, const mailbars_bulk_result 
  * Each record's data is deep-merged over `defaults` (borrowed, may be NULL). A line that is not
  * valid JSON yields a failure naming the line. Returns MAILBARS_OK when every record was
  * handed to the sink (failures included), or an error that stopped the run. */
-MAILBARS_API int mailbars_bulk_run_jsonl(const mailbars_ses_template *t, FILE *in,
-                                         json_t *defaults, const mailbars_bulk_options *opts,
+MAILBARS_API int mailbars_bulk_run_jsonl(const mailbars_ses_template *t, FILE *in, json_t *defaults,
+                                         const mailbars_bulk_options *opts,
                                          mailbars_bulk_sink_fn sink, void *userdata,
                                          mailbars_error *err);
 /* Renders every destination of a parsed request. */

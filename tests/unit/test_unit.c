@@ -38,7 +38,8 @@ static void test_version_and_status(void) {
     CHECK(strcmp(mailbars_status_name(MAILBARS_ERR_LIMIT_STEPS), "ERR_LIMIT_STEPS") == 0);
     CHECK(strcmp(mailbars_status_message(-12345), "unknown status") == 0);
     /* every code has a distinct, non-empty message */
-#define X(name, num, msg) CHECK(msg[0] != 0 && mailbars_status_message(num) == mailbars_status_message(MAILBARS_##name));
+#define X(name, num, msg)                                                                          \
+    CHECK(msg[0] != 0 && mailbars_status_message(num) == mailbars_status_message(MAILBARS_##name));
     MAILBARS_STATUS_LIST(X)
 #undef X
     /* numbers are stable: spot-check the published values */
@@ -84,7 +85,8 @@ static void test_values(void) {
     check_string("1e-7", "1e-7");
     check_string("0.000001", "0.000001");
     check_string("1.2345678901234568e20", "123456789012345680000");
-    check_string("9007199254740993", "9007199254740992"); /* beyond 2^53 an int prints as JS double */
+    check_string("9007199254740993",
+                 "9007199254740992"); /* beyond 2^53 an int prints as JS double */
     check_string("1.7976931348623157e308", "1.7976931348623157e+308");
     check_string("5e-324", "5e-324");
     check_string("-2.5", "-2.5");
@@ -94,10 +96,12 @@ static void test_values(void) {
     check_string("[1,\"a\",null,[2,3]]", "1,a,,2,3");
     check_string("{\"a\":1}", "[object Object]");
     json_t *t = json_loads("[0, \"\", [], null, false, 0.0]", 0, NULL);
-    for (size_t i = 0; i < json_array_size(t); i++) CHECK(!mailbars_value_is_truthy(json_array_get(t, i)));
+    for (size_t i = 0; i < json_array_size(t); i++)
+        CHECK(!mailbars_value_is_truthy(json_array_get(t, i)));
     json_decref(t);
     t = json_loads("[1, \"0\", [0], {}, true, 0.5]", 0, NULL);
-    for (size_t i = 0; i < json_array_size(t); i++) CHECK(mailbars_value_is_truthy(json_array_get(t, i)));
+    for (size_t i = 0; i < json_array_size(t); i++)
+        CHECK(mailbars_value_is_truthy(json_array_get(t, i)));
     json_decref(t);
     CHECK(!mailbars_value_is_truthy(NULL));
     mailbars_buf b = {0};
@@ -108,9 +112,9 @@ static void test_values(void) {
 
 static void test_utf8(void) {
     CHECK(mb_utf8_check((const unsigned char *)"h\xc3\xa9llo", 6) == 6);
-    CHECK(mb_utf8_check((const unsigned char *)"ab\xc3", 3) == 2);          /* truncated */
-    CHECK(mb_utf8_check((const unsigned char *)"\xc0\xaf", 2) == 0);        /* overlong */
-    CHECK(mb_utf8_check((const unsigned char *)"\xed\xa0\x80", 3) == 0);    /* surrogate */
+    CHECK(mb_utf8_check((const unsigned char *)"ab\xc3", 3) == 2);           /* truncated */
+    CHECK(mb_utf8_check((const unsigned char *)"\xc0\xaf", 2) == 0);         /* overlong */
+    CHECK(mb_utf8_check((const unsigned char *)"\xed\xa0\x80", 3) == 0);     /* surrogate */
     CHECK(mb_utf8_check((const unsigned char *)"\xf0\x9f\x98\x80", 4) == 4); /* emoji */
     CHECK(mb_utf8_check((const unsigned char *)"\xf4\x90\x80\x80", 4) == 0); /* > U+10FFFF */
 }
