@@ -745,8 +745,8 @@ static int js_loose_eq(mailbars_render_state *st, const json_t *a, const json_t 
 
 /* Links c's ../ chain below `parent`'s: handlebars.js prepends the new context to depths only
  * when `context != depths[0]` (and not for nullContext over a null depths[0]). */
-static void depth_link(const mailbars_render_state *st, mb_frame *c, json_t *ctx,
-                       const mb_frame *parent) {
+static inline void depth_link(const mailbars_render_state *st, mb_frame *c, json_t *ctx,
+                              const mb_frame *parent) {
     c->ctx = ctx;
     int same = 0;
     if (parent) {
@@ -1018,10 +1018,19 @@ static int run_each(mailbars_render_state *st, const mb_frame *f, const mb_calls
             bp[0].u.j = item;
             bp[1].t = V_INT;
             bp[1].u.i = (int64_t)i;
-            num_break(st); /* ret = ret + fn(...) with ret = '' */
-            rc = run_program(st, cs->fn, f, item, dp, bp, 2);
             (*n)++;
+            if (cs->fn < 0) continue;
+            /* the item's result is joined to a string (ret = ret + fn(...), ret = ''), so the
+             * body runs directly, without run_program's value bookkeeping */
+            mb_frame c;
+            child_frame(st, &c, f, item, dp);
+            c.bp = bp;
+            c.nbp = 2;
+            st->num.state = NUM_RUNSTART;
+            rc = exec(st, cs->fn, &c);
+            num_break(st);
         }
+        if (!*n || cs->fn < 0) num_break(st);
         return rc;
     }
     if (!json_is_object(j)) return MAILBARS_OK;
