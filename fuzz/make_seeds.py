@@ -2,7 +2,8 @@
 """Generates the seed corpora in fuzz/corpus/<harness>/ from the handlebars and mustache spec
 cases (../shared/spec relative to the repository, or the folder given as the first argument)
 and from the SES examples in examples/. Deterministic: running it twice gives the same files.
-Only files named "spec-*" or "gen-*" are replaced; hand-written seeds are left alone.
+Only files named "spec-*" or "gen-*" are replaced; hand-written seeds and the units the
+fuzzers found ("fuzz-*") are left alone.
 
 Input layouts (see each harness's header comment):
   compile: 2 flag bytes, template
