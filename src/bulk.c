@@ -187,6 +187,7 @@ static void process(worker *w, slot *s) {
                           s->lineno, chars, MAILBARS_SES_MAX_DATA_CHARS);
             goto done;
         }
+        if ((rc = mb_json_check_limits(s->line.data, s->line.len, "record", err))) goto done;
         rec = json_loadb(s->line.data, s->line.len, 0, &je);
         if (!rec) {
             int jl, jc;

@@ -46,7 +46,7 @@ void mailbars_env_free(mailbars_env *env) {
 }
 
 const mb_helper *mb_env_find_helper(const mailbars_env *env, const char *name, size_t len) {
-    if (!env) return NULL;
+    if (!env) return mb_builtin_find(name, len); /* NULL means the built-ins only */
     for (const mb_helper *h = env->helpers; h; h = h->next)
         if (strlen(h->name) == len && memcmp(h->name, name, len) == 0) return h;
     return NULL;

@@ -165,23 +165,32 @@ static int block_helper_missing(mailbars_call *call, void *ud) {
     return mailbars_call_fn(call, v, NULL, NULL, 0, NULL);
 }
 
+#define NBUILTINS 8
+
+/* The built-ins as helper records, for templates compiled without an environment. */
+static const mb_helper builtin_helpers[NBUILTINS] = {
+    {(char *)"if", helper_if, NULL, MB_BUILTIN_IF, NULL},
+    {(char *)"unless", helper_unless, NULL, MB_BUILTIN_UNLESS, NULL},
+    {(char *)"each", helper_each, NULL, MB_BUILTIN_EACH, NULL},
+    {(char *)"with", helper_with, NULL, MB_BUILTIN_WITH, NULL},
+    {(char *)"lookup", helper_lookup, NULL, MB_BUILTIN_LOOKUP, NULL},
+    {(char *)"log", helper_log, NULL, MB_BUILTIN_LOG, NULL},
+    {(char *)"helperMissing", helper_missing, NULL, MB_BUILTIN_HELPER_MISSING, NULL},
+    {(char *)"blockHelperMissing", block_helper_missing, NULL, MB_BUILTIN_BLOCK_HELPER_MISSING,
+     NULL},
+};
+
+const mb_helper *mb_builtin_find(const char *name, size_t len) {
+    for (size_t i = 0; i < NBUILTINS; i++)
+        if (strlen(builtin_helpers[i].name) == len && !memcmp(builtin_helpers[i].name, name, len))
+            return &builtin_helpers[i];
+    return NULL;
+}
+
 int mb_builtin_register(mailbars_env *env) {
-    static const struct {
-        const char *name;
-        mailbars_helper_fn fn;
-        int id;
-    } builtins[] = {
-        {"if", helper_if, MB_BUILTIN_IF},
-        {"unless", helper_unless, MB_BUILTIN_UNLESS},
-        {"each", helper_each, MB_BUILTIN_EACH},
-        {"with", helper_with, MB_BUILTIN_WITH},
-        {"lookup", helper_lookup, MB_BUILTIN_LOOKUP},
-        {"log", helper_log, MB_BUILTIN_LOG},
-        {"helperMissing", helper_missing, MB_BUILTIN_HELPER_MISSING},
-        {"blockHelperMissing", block_helper_missing, MB_BUILTIN_BLOCK_HELPER_MISSING},
-    };
-    for (size_t i = 0; i < sizeof builtins / sizeof builtins[0]; i++) {
-        int rc = mb_env_register_builtin(env, builtins[i].name, builtins[i].fn, builtins[i].id);
+    for (size_t i = 0; i < NBUILTINS; i++) {
+        int rc = mb_env_register_builtin(env, builtin_helpers[i].name, builtin_helpers[i].fn,
+                                         builtin_helpers[i].builtin);
         if (rc) return rc;
     }
     return MAILBARS_OK;

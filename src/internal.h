@@ -72,6 +72,11 @@ static inline unsigned mb_esc_mask16(__m128i v) {
 /* Decimal form of an integer; `out` needs 21 bytes; returns the length. */
 size_t mb_format_int(int64_t v, char *out);
 
+/* Checks JSON text against MAILBARS_LIMIT_JSON_SIZE and MAILBARS_LIMIT_JSON_DEPTH (their
+ * defaults) before it is parsed: returns MAILBARS_OK, or the limit's code with err filled
+ * (`what` names the text in the message; the position is where the depth is exceeded). */
+int mb_json_check_limits(const char *s, size_t len, const char *what, mailbars_error *err);
+
 /* UTF-8 validation: returns the byte offset of the first invalid sequence, or len if valid. */
 size_t mb_utf8_check(const unsigned char *s, size_t len);
 

@@ -194,5 +194,7 @@ json_t *mb_json_property(json_t *obj, const char *key, size_t len);
 
 /* Built-in helpers as ordinary helpers (helpers.c), used by the generic call path. */
 int mb_builtin_register(mailbars_env *env);
+/* A built-in by name (for a NULL environment), or NULL. */
+const mb_helper *mb_builtin_find(const char *name, size_t len);
 
 #endif

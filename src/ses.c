@@ -82,6 +82,10 @@ void mb_ses_json_error_start(const json_error_t *je, int *line, int *col) {
 /* Parses JSON text; on failure fills err with MAILBARS_ERR_JSON and jansson's position. */
 static json_t *load_json(const char *s, size_t len, const char *what, mailbars_error *err) {
     json_error_t je;
+    if (mb_json_check_limits(s, len, what, err)) {
+        tag_part(err, "");
+        return NULL;
+    }
     json_t *v = json_loadb(s, len, JSON_ALLOW_NUL, &je);
     if (!v) {
         int line, col;
@@ -1559,6 +1563,9 @@ int mailbars_ses_check(const char *json, size_t len, json_t *sample,
     mailbars_error_clear(&e);
     size_t first = out->len;
     json_error_t je;
+    mailbars_error lim;
+    if (mb_json_check_limits(json, len, NULL, &lim))
+        return file_diag(out, MAILBARS_SEV_ERROR, lim.code, lim.line, lim.column, lim.message);
     json_t *root = json_loadb(json, len, JSON_ALLOW_NUL, &je);
     if (!root) {
         char msg[300];

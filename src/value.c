@@ -155,6 +155,40 @@ int mailbars_escape_html(const char *s, size_t len, mailbars_buf *out) {
     return MAILBARS_OK;
 }
 
+int mb_json_check_limits(const char *s, size_t len, const char *what, mailbars_error *err) {
+    uint64_t max_size = mailbars_limit_default(MAILBARS_LIMIT_JSON_SIZE);
+    uint64_t max_depth = mailbars_limit_default(MAILBARS_LIMIT_JSON_DEPTH);
+    if (!what) what = "JSON";
+    if (max_size && len > max_size)
+        return mb_error(err, MAILBARS_ERR_LIMIT_JSON_SIZE, 0, 0,
+                        "%s is %zu bytes; the JSON size limit is %llu bytes", what, len,
+                        (unsigned long long)max_size);
+    /* bracket depth outside strings, with the line and column where it goes too deep */
+    uint64_t depth = 0;
+    int in_str = 0, line = 1, col = 0;
+    for (size_t i = 0; i < len; i++) {
+        char c = s[i];
+        col++;
+        if (c == '\n') line++, col = 0;
+        if (in_str) {
+            if (c == '\\')
+                i++, col++;
+            else if (c == '"')
+                in_str = 0;
+        } else if (c == '"') {
+            in_str = 1;
+        } else if (c == '[' || c == '{') {
+            if (++depth > max_depth && max_depth)
+                return mb_error(err, MAILBARS_ERR_LIMIT_JSON_DEPTH, line, col,
+                                "%s: line %d, column %d: JSON nested deeper than the limit of %llu",
+                                what, line, col, (unsigned long long)max_depth);
+        } else if ((c == ']' || c == '}') && depth) {
+            depth--;
+        }
+    }
+    return MAILBARS_OK;
+}
+
 /* Returns the offset of the first byte that does not start a valid UTF-8 sequence (no
  * overlongs, no surrogates, nothing above U+10FFFF), or len. */
 size_t mb_utf8_check(const unsigned char *s, size_t len) {

@@ -680,12 +680,6 @@ static int scope_push(mailbars_render_state *st, const mb_inline *in, uint32_t n
 
 /* A child frame for running a block program with context ctx, as handlebars.js's
  * wrapProgram does: a new entry on the ../ chain only when the context changes. */
-/* ToPrimitive then ToNumber-free comparison helpers for js_loose_eq. */
-static int prim_string(const json_t *v, mailbars_buf *b) {
-    mailbars_buf_reset(b);
-    return mailbars_value_to_string(v, b) == MAILBARS_OK;
-}
-
 /* JavaScript's `a == b` for two contexts, as handlebars.js's wrapProgram compares a new
  * context with depths[0] (so "[object Object]" equals any object, 1 equals "1"). */
 static int js_loose_eq(mailbars_render_state *st, const json_t *a, const json_t *b) {
@@ -700,22 +694,27 @@ static int js_loose_eq(mailbars_render_state *st, const json_t *a, const json_t 
         if (json_is_object(o)) /* String({}) without building it */
             return json_is_string(p) && json_string_length(p) == 15 &&
                    !memcmp(json_string_value(p), "[object Object]", 15);
-        mailbars_buf tmp = {0};
-        int eq = 0;
-        if (prim_string(o, &tmp)) {
-            if (json_is_string(p))
-                eq = tmp.len == json_string_length(p) &&
-                     !memcmp(tmp.data ? tmp.data : "", json_string_value(p), tmp.len);
-            else if (json_is_number(p) || json_is_boolean(p)) {
-                char *end;
-                double d = tmp.len ? strtod(tmp.data, &end) : 0;
-                double pv = json_is_number(p) ? json_number_value(p) : json_is_true(p);
-                eq = (!tmp.len || *end == 0) && d == pv;
-            }
+        /* String(array) is the items joined with ","; it is built in the state's scratch
+         * buffer and only as far as it can still equal the primitive, so an each over a long
+         * array stays linear */
+        size_t n = json_array_size(o);
+        if (!json_is_string(p) && n >= 2) return 0; /* "a,b" is never a number */
+        size_t limit = json_is_string(p) ? json_string_length(p) : 64;
+        mailbars_buf *tmp = &st->tmp;
+        mailbars_buf_reset(tmp);
+        for (size_t i = 0; i < n && tmp->len <= limit; i++) {
+            if (i && mb_buf_putc(tmp, ',')) return 0;
+            const json_t *item = json_array_get(o, i);
+            if (!json_is_null(item) && mailbars_value_to_string(item, tmp)) return 0;
         }
-        mailbars_buf_free(&tmp);
-        (void)st;
-        return eq;
+        if (tmp->len > limit) return 0;
+        if (json_is_string(p))
+            return tmp->len == json_string_length(p) &&
+                   !memcmp(tmp->data ? tmp->data : "", json_string_value(p), tmp->len);
+        char *end;
+        double d = tmp->len ? strtod(tmp->data, &end) : 0;
+        double pv = json_is_number(p) ? json_number_value(p) : json_is_true(p);
+        return (!tmp->len || *end == 0) && d == pv;
     }
     if (json_is_string(a) && json_is_string(b))
         return json_string_length(a) == json_string_length(b) &&

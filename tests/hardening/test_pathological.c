@@ -19,7 +19,9 @@
 #define SANITIZED 0
 #endif
 
-/* The wall-clock bound of one case: 1 s, more under the sanitizers' ~3-10x slowdown. */
+/* The time bound of one case: 1 s, more under the sanitizers' ~3-10x slowdown. It is measured
+ * in CPU seconds of this process, so that a CI machine busy with other work cannot make the
+ * test flaky; on an idle machine wall and CPU time agree (docs/limits.md quotes them). */
 #define BOUND_SEC (SANITIZED ? 5.0 : 1.0)
 
 static int g_passed, g_failed, g_known;
@@ -39,10 +41,10 @@ static void check(int ok, const char *what) {
     }
 }
 
-/* Seconds on the monotonic clock. */
+/* CPU seconds used by this process. */
 static double now(void) {
     struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
+    clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &ts);
     return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
 }
 
@@ -210,7 +212,6 @@ static void exponential(void) {
         json_decref(d);
     }
     /* 4x the items: about 4x the time when linear, 16x when quadratic */
-    g_known_bug = "bug 5: each inside a block over the same array is quadratic";
     printf("  time ratio for 4x the items: %.1f\n", t[1] / (t[0] > 1e-6 ? t[0] : 1e-6));
     check(t[1] < 8 * t[0] + 0.01, "each inside with: linear time");
     g_known_bug = NULL;
@@ -388,7 +389,6 @@ static void deep_json(void) {
         printf("%-44s %-24s %8.3f s  %s\n", name, mailbars_status_name(rc), secs,
                v ? "" : err.message);
         /* The default JSON depth limit is 128: deeper data is refused. */
-        g_known_bug = k == 0 ? "bug 3: LIMIT_JSON_DEPTH is not enforced" : NULL;
         check(rc == MAILBARS_ERR_LIMIT_JSON_DEPTH ||
                   (k > 0 && (rc == MAILBARS_ERR_JSON || rc == MAILBARS_ERR_SES_LIMIT)),
               "deep TemplateData is refused");
@@ -454,13 +454,13 @@ static void render_limit(const char *name, mailbars_env *env, mailbars_limit whi
 static void each_limit(void) {
     compile_limit("TEMPLATE_SIZE", MAILBARS_LIMIT_TEMPLATE_SIZE, 10, "0123456789", "0123456789x",
                   MAILBARS_ERR_LIMIT_TEMPLATE_SIZE);
-    g_known_bug = "bug 4: the compiler's nesting count is one more than the parser's";
     compile_limit("NESTING (blocks)", MAILBARS_LIMIT_NESTING, 3,
                   "{{#a}}{{#a}}{{#a}}{{/a}}{{/a}}{{/a}}",
                   "{{#a}}{{#a}}{{#a}}{{#a}}{{/a}}{{/a}}{{/a}}{{/a}}", MAILBARS_ERR_LIMIT_NESTING);
-    compile_limit("NESTING (subexpressions)", MAILBARS_LIMIT_NESTING, 3, "{{a (a (a x))}}",
-                  "{{a (a (a (a (a x))))}}", MAILBARS_ERR_LIMIT_NESTING);
-    g_known_bug = NULL;
+    compile_limit("NESTING (subexpressions)", MAILBARS_LIMIT_NESTING, 3,
+                  "{{lookup (lookup (lookup . 'a') 'b') 'c'}}",
+                  "{{lookup (lookup (lookup (lookup (lookup . 'a') 'b') 'c') 'd') 'e'}}",
+                  MAILBARS_ERR_LIMIT_NESTING);
 
     mailbars_env *env = mailbars_env_new();
     mailbars_env_register_partial(env, "p1", "1{{> p2}}", 9);
@@ -504,7 +504,6 @@ static void each_limit(void) {
 static void null_env_builtins(void) {
     json_t *d = json_pack("{s:[i,i]}", "a", 1, 2);
     const char *t = "{{#each a}}{{this}}{{/each}}{{#if a}}y{{/if}}";
-    g_known_bug = "bug 2: a NULL env has no built-in helpers";
     mailbars_error err;
     double secs;
     char *out = NULL;
