@@ -449,10 +449,9 @@ static mb_val prop(const mb_val *base, const char *key, size_t len, int *found) 
 }
 
 json_t *mb_json_property(json_t *obj, const char *key, size_t len) {
-    mb_val base = vjson(obj), owned_unused;
+    mb_val base = vjson(obj);
     int found;
     mb_val r = prop(&base, key, len, &found);
-    (void)owned_unused;
     json_t *o, *j = val_json(&r, &o);
     return o ? o : json_incref(j);
 }
@@ -512,8 +511,6 @@ static const char *val_cstr(mailbars_render_state *st, const mb_val *v) {
     mailbars_buf_reset(&st->tmp);
     if (v->t == V_UNDEF) return "undefined";
     if (v->t == V_JSON && json_is_null(v->u.j)) return "null";
-    int dummy = 0;
-    (void)dummy;
     if (v->t == V_INT)
         mb_buf_printf(&st->tmp, "%lld", (long long)v->u.i);
     else if (v->t == V_STR)
