@@ -1473,11 +1473,9 @@ dispatch:
         v = st->stack[--st->sp];
         if (pc->flags & OUTF_NOSUM) num_break(st);
         rc = do_section(st, f, &t->calls[pc->b], &v);
-        /* an explicit `buffer += value;` ends the chain; the next one starts afresh */
-        if (pc->flags & OUTF_EXPLICIT)
-            st->num.state = NUM_RUNSTART;
-        else
-            num_break(st);
+        /* an explicit `buffer += value;` ends the chain and the next one starts afresh; any
+         * other section is an operand of the chain with the block's raw value */
+        if (pc->flags & OUTF_EXPLICIT) st->num.state = NUM_RUNSTART;
         val_release(&v);
         if (rc) goto done;
         NEXT;
