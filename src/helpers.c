@@ -8,14 +8,6 @@
 
 const mailbars_env *mb_call_env(const mailbars_call *call);
 
-/* Utils.isEmpty: falsy but not 0, or an empty array. */
-static int is_empty(const json_t *v) {
-    if (!v) return 1;
-    if (json_is_array(v)) return json_array_size(v) == 0;
-    if (json_is_number(v) && json_number_value(v) == 0) return 0;
-    return !mailbars_value_is_truthy(v);
-}
-
 static int run_if(mailbars_call *call, int negate) {
     if (mailbars_call_argc(call) != 1)
         return mailbars_call_error(call, negate ? "#unless requires exactly one argument"
@@ -23,7 +15,7 @@ static int run_if(mailbars_call *call, int negate) {
     json_t *cond = mailbars_call_arg(call, 0);
     json_t *hash = mailbars_call_hash(call);
     int include_zero = hash && mailbars_value_is_truthy(json_object_get(hash, "includeZero"));
-    int falsy = (!include_zero && !mailbars_value_is_truthy(cond)) || is_empty(cond);
+    int falsy = (!include_zero && !mailbars_value_is_truthy(cond)) || mb_value_is_empty(cond);
     json_t *ctx = mailbars_call_context(call);
     if (falsy != negate) return mailbars_call_inverse(call, ctx, NULL, NULL, 0, NULL);
     return mailbars_call_fn(call, ctx, NULL, NULL, 0, NULL);
@@ -44,7 +36,7 @@ static int helper_with(mailbars_call *call, void *ud) {
     if (mailbars_call_argc(call) != 1)
         return mailbars_call_error(call, "#with requires exactly one argument");
     json_t *v = mailbars_call_arg(call, 0);
-    if (is_empty(v))
+    if (mb_value_is_empty(v))
         return mailbars_call_inverse(call, mailbars_call_context(call), NULL, NULL, 0, NULL);
     return mailbars_call_fn(call, v, NULL, &v, 1, NULL);
 }

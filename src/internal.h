@@ -77,6 +77,9 @@ size_t mb_format_int(int64_t v, char *out);
  * (`what` names the text in the message; the position is where the depth is exceeded). */
 int mb_json_check_limits(const char *s, size_t len, const char *what, mailbars_error *err);
 
+/* handlebars.js Utils.isEmpty: falsy but not 0, or an empty array; NULL is undefined. */
+int mb_value_is_empty(const json_t *v);
+
 /* UTF-8 validation: returns the byte offset of the first invalid sequence, or len if valid. */
 size_t mb_utf8_check(const unsigned char *s, size_t len);
 

@@ -83,6 +83,14 @@ int mailbars_value_to_string(const json_t *v, mailbars_buf *out) {
     return MAILBARS_OK;
 }
 
+/* handlebars.js Utils.isEmpty (with, if): falsy but not 0, or an empty array. */
+int mb_value_is_empty(const json_t *v) {
+    if (!v) return 1;
+    if (json_is_array(v)) return json_array_size(v) == 0;
+    if (json_is_number(v) && json_number_value(v) == 0) return 0;
+    return !mailbars_value_is_truthy(v);
+}
+
 int mailbars_value_is_truthy(const json_t *v) {
     if (!v) return 0;
     switch (json_typeof(v)) {

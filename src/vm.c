@@ -1497,12 +1497,9 @@ dispatch:
         v = st->stack[--st->sp];
         const mb_callsite *cs = &t->calls[pc->b];
         /* Utils.isEmpty: 0 is not empty */
-        int empty = v.t == V_UNDEF ||
-                    (v.t == V_INT   ? 0
-                     : v.t == V_STR ? !v.u.s.n
-                                    : (!mailbars_value_is_truthy(v.u.j) &&
-                                       !(json_is_number(v.u.j) && json_number_value(v.u.j) == 0)) ||
-                                          (json_is_array(v.u.j) && !json_array_size(v.u.j)));
+        int empty = v.t == V_INT   ? 0
+                    : v.t == V_STR ? !v.u.s.n
+                                   : mb_value_is_empty(v.t == V_JSON ? v.u.j : NULL);
         if (empty) {
             rc = run_program(st, cs->inverse, f, self_of(st, f), f->data, NULL, 0);
         } else {
