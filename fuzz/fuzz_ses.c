@@ -77,6 +77,19 @@ static void bulk_request(const mailbars_ses_template *t, const mailbars_ses_requ
     if (rc == MAILBARS_OK) FUZZ_CHECK(next == mailbars_ses_request_count(req));
 }
 
+/* Tight limits for every stage, so one input stays fast; made once, never freed. */
+static const mailbars_render_ctx *fuzz_limits(void) {
+    static mailbars_render_ctx *lim;
+    if (!lim && (lim = mailbars_render_ctx_new())) {
+        mailbars_render_ctx_set_limit(lim, MAILBARS_LIMIT_STEPS, 200000);
+        mailbars_render_ctx_set_limit(lim, MAILBARS_LIMIT_OUTPUT, 1 << 16);
+        mailbars_render_ctx_set_limit(lim, MAILBARS_LIMIT_ITERATIONS, 20000);
+        mailbars_render_ctx_set_limit(lim, MAILBARS_LIMIT_JSON_DEPTH, 32);
+        mailbars_render_ctx_set_limit(lim, MAILBARS_LIMIT_NESTING, 64);
+    }
+    return lim;
+}
+
 /* Parses, lints and renders the fuzzed SES inputs. */
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
     if (size < 1) return 0;
@@ -86,7 +99,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
     mailbars_ses_options o = {.profile =
                                   (opt & 1) ? MAILBARS_PROFILE_HANDLEBARS : MAILBARS_PROFILE_SES,
                               .escape = (opt >> 1) & 1,
-                              .strict_limits = (opt >> 2) & 1};
+                              .strict_limits = (opt >> 2) & 1,
+                              .limits = fuzz_limits()};
     mailbars_error err, warn;
 
     /* Lint both documents (check reports, never fails except on memory). */
@@ -119,7 +133,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
     if (req && t && (opt & 0x10)) bulk_request(t, req, opt);
 
     /* TemplateData strings and deep merge on the raw sections. */
-    json_t *d1 = mailbars_ses_parse_data(sp[1].p, sp[1].n, "TemplateData", &err);
+    json_t *d1 = mailbars_ses_parse_data(sp[1].p, sp[1].n, "TemplateData", o.limits, &err);
     json_t *m = mailbars_ses_merge(sample, d1);
     FUZZ_CHECK(m != NULL);
     if (t && (opt & 0x10)) {

@@ -340,6 +340,12 @@ MAILBARS_API int mailbars_value_to_string(const json_t *v, mailbars_buf *out);
 MAILBARS_API int mailbars_value_is_truthy(const json_t *v);
 /* Appends `s` HTML-escaped exactly as handlebars.js (& < > " ' ` =). */
 MAILBARS_API int mailbars_escape_html(const char *s, size_t len, mailbars_buf *out);
+/* Parses JSON text (NUL bytes allowed inside strings) after checking it against the JSON_SIZE
+ * and JSON_DEPTH limits of `limits` (NULL: the defaults). Returns a new reference, or NULL with
+ * err filled: the limit's code, or MAILBARS_ERR_JSON with the line and column of the error.
+ * `what` (may be NULL) names the text in messages, e.g. "data.json". */
+MAILBARS_API json_t *mailbars_json_parse(const char *s, size_t len, const char *what,
+                                         const mailbars_render_ctx *limits, mailbars_error *err);
 
 /* =============================================================================================
  * MIME layer: RFC 5322 / 2045 / 2046 / 2047 messages. Knows nothing of Handlebars.
@@ -435,6 +441,11 @@ typedef struct mailbars_ses_options {
     mailbars_ses_profile profile;
     int escape;        /* SES profile: 1 turns handlebars.js escaping on for {{x}} */
     int strict_limits; /* 1: the 50-destination limit is an error instead of a warning */
+    /* Limits (borrowed for the call; a template copies them), NULL: the defaults. Every limit
+     * set on this context applies: TEMPLATE_SIZE and NESTING to compiling each part, the
+     * render limits to each part's render, JSON_DEPTH and JSON_SIZE to the JSON text that the
+     * functions taking these options parse (documents, TemplateData, bulk records). */
+    const mailbars_render_ctx *limits;
 } mailbars_ses_options;
 
 /* SES limits (DESIGN.md section 3). */
@@ -472,8 +483,10 @@ MAILBARS_API const char *mailbars_ses_template_name(const mailbars_ses_template 
 MAILBARS_API int mailbars_ses_check_name(const char *name, mailbars_error *err);
 /* Parses one TemplateData string: a JSON object of at most 262,144 characters. Returns a new
  * reference or NULL with err filled (MAILBARS_ERR_JSON with line/column, ERR_SES_SHAPE,
- * ERR_SES_LIMIT). `what` names the field in messages, e.g. "TemplateData". */
+ * ERR_SES_LIMIT, the JSON limits of `limits`, NULL: defaults). `what` names the field in
+ * messages, e.g. "TemplateData". */
 MAILBARS_API json_t *mailbars_ses_parse_data(const char *s, size_t len, const char *what,
+                                             const mailbars_render_ctx *limits,
                                              mailbars_error *err);
 
 /* Deep merge, as SES merges ReplacementTemplateData over DefaultTemplateData: objects merge key

@@ -94,8 +94,8 @@ static int is_ses_entry(json_t *v) {
 
 /* Reads an SES destination entry: addresses from Destination, data from the replacement
  * TemplateData string. *data receives a new reference (an empty object when absent). */
-static int read_ses_entry(json_t *rec, size_t lineno, json_t **to, json_t **cc, json_t **data,
-                          mailbars_error *err) {
+static int read_ses_entry(json_t *rec, size_t lineno, const mailbars_render_ctx *limits,
+                          json_t **to, json_t **cc, json_t **data, mailbars_error *err) {
     json_t *dst = json_object_get(rec, "Destination");
     *data = NULL;
     if (dst && !json_is_object(dst))
@@ -136,7 +136,7 @@ static int read_ses_entry(json_t *rec, size_t lineno, json_t **to, json_t **cc, 
     if (!json_is_string(s))
         return mb_error(err, MAILBARS_ERR_SES_SHAPE, 0, 0, "%s must be a string holding JSON",
                         what);
-    *data = mailbars_ses_parse_data(json_string_value(s), json_string_length(s), what, err);
+    *data = mailbars_ses_parse_data(json_string_value(s), json_string_length(s), what, limits, err);
     return *data ? MAILBARS_OK : err->code;
 }
 
@@ -187,7 +187,9 @@ static void process(worker *w, slot *s) {
                           s->lineno, chars, MAILBARS_SES_MAX_DATA_CHARS);
             goto done;
         }
-        if ((rc = mb_json_check_limits(s->line.data, s->line.len, "record", err))) goto done;
+        if ((rc = mb_json_check_limits(s->line.data, s->line.len, "record",
+                                       mb_ses_template_limits(w->b->t), err)))
+            goto done;
         rec = json_loadb(s->line.data, s->line.len, 0, &je);
         if (!rec) {
             int jl, jc;
@@ -203,7 +205,9 @@ static void process(worker *w, slot *s) {
         }
         json_t *d = rec, *owned = NULL;
         if (is_ses_entry(rec)) {
-            if ((rc = read_ses_entry(rec, s->lineno, &to, &cc, &owned, err))) goto done;
+            if ((rc = read_ses_entry(rec, s->lineno, mb_ses_template_limits(w->b->t), &to, &cc,
+                                     &owned, err)))
+                goto done;
             d = owned;
         } else if (is_envelope(rec)) {
             d = json_object_get(rec, "data");

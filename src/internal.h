@@ -72,10 +72,11 @@ static inline unsigned mb_esc_mask16(__m128i v) {
 /* Decimal form of an integer; `out` needs 21 bytes; returns the length. */
 size_t mb_format_int(int64_t v, char *out);
 
-/* Checks JSON text against MAILBARS_LIMIT_JSON_SIZE and MAILBARS_LIMIT_JSON_DEPTH (their
- * defaults) before it is parsed: returns MAILBARS_OK, or the limit's code with err filled
- * (`what` names the text in the message; the position is where the depth is exceeded). */
-int mb_json_check_limits(const char *s, size_t len, const char *what, mailbars_error *err);
+/* Checks JSON text against MAILBARS_LIMIT_JSON_SIZE and MAILBARS_LIMIT_JSON_DEPTH of `limits`
+ * (NULL: the defaults) before it is parsed: returns MAILBARS_OK, or the limit's code with err
+ * filled (`what` names the text in the message; the position is where the depth is exceeded). */
+int mb_json_check_limits(const char *s, size_t len, const char *what,
+                         const mailbars_render_ctx *limits, mailbars_error *err);
 
 /* handlebars.js Utils.isEmpty: falsy but not 0, or an empty array; NULL is undefined. */
 int mb_value_is_empty(const json_t *v);

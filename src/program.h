@@ -185,6 +185,8 @@ extern const char *const mb_opcode_names[OP__COUNT];
 
 const mailbars_compile_ctx *mb_default_compile_ctx(void);
 const mailbars_render_ctx *mb_default_render_ctx(void);
+/* Replaces a render state's limits (the SES layer renders with each template's limits). */
+void mb_render_state_set_limits(mailbars_render_state *st, const mailbars_render_ctx *limits);
 int mb_env_register_builtin(mailbars_env *env, const char *name, mailbars_helper_fn fn,
                             int builtin);
 

@@ -3,6 +3,7 @@
  * SendBulkTemplatedEmail, SES v2 SendEmail / SendBulkEmail), rendering into a MIME message,
  * and `check`, a linter that reports every problem with its position in the JSON file. */
 #include "internal.h"
+#include "program.h"
 #include "ses_internal.h"
 #include <stdio.h>
 #include <stdlib.h>
@@ -15,7 +16,8 @@ struct mailbars_ses_template {
     size_t len[3];
     mailbars_template *tpl[3];
     mailbars_env *env;
-    mailbars_ses_options opts;
+    mailbars_ses_options opts; /* opts.limits is NULL: the copy is `limits` */
+    mailbars_render_ctx limits;
 };
 
 struct mailbars_ses_render_state {
@@ -46,6 +48,11 @@ static mailbars_ses_options opts_or_default(const mailbars_ses_options *o) {
     mailbars_ses_options d;
     memset(&d, 0, sizeof d);
     return o ? *o : d;
+}
+
+/* The limits of a set of options: a copy, so that nothing keeps the borrowed pointer. */
+static mailbars_render_ctx limits_of(const mailbars_ses_options *o) {
+    return o && o->limits ? *o->limits : *mb_default_render_ctx();
 }
 
 int mailbars_ses_check_name(const char *name, mailbars_error *err) {
@@ -79,10 +86,13 @@ void mb_ses_json_error_start(const json_error_t *je, int *line, int *col) {
     if (chars > 1 && *col - (chars - 1) >= 1) *col -= chars - 1;
 }
 
-/* Parses JSON text; on failure fills err with MAILBARS_ERR_JSON and jansson's position. */
-static json_t *load_json(const char *s, size_t len, const char *what, mailbars_error *err) {
+/* Parses JSON text within the JSON limits; on failure fills err with the limit's code or
+ * MAILBARS_ERR_JSON and jansson's position. */
+json_t *mailbars_json_parse(const char *s, size_t len, const char *what,
+                            const mailbars_render_ctx *limits, mailbars_error *err) {
     json_error_t je;
-    if (mb_json_check_limits(s, len, what, err)) {
+    mailbars_error_clear(err);
+    if (mb_json_check_limits(s, len, what, limits, err)) {
         tag_part(err, "");
         return NULL;
     }
@@ -90,14 +100,19 @@ static json_t *load_json(const char *s, size_t len, const char *what, mailbars_e
     if (!v) {
         int line, col;
         mb_ses_json_error_start(&je, &line, &col);
-        mb_error(err, MAILBARS_ERR_JSON, line, col, "%s%sline %d, column %d: %s", what ? what : "",
-                 what ? ": " : "", line, col, je.text);
+        if (what)
+            mb_error(err, MAILBARS_ERR_JSON, line, col, "%s: line %d, column %d: %s", what, line,
+                     col, je.text);
+        else
+            mb_error(err, MAILBARS_ERR_JSON, line, col, "invalid JSON at line %d, column %d: %s",
+                     line, col, je.text);
         tag_part(err, "");
     }
     return v;
 }
 
-json_t *mailbars_ses_parse_data(const char *s, size_t len, const char *what, mailbars_error *err) {
+json_t *mailbars_ses_parse_data(const char *s, size_t len, const char *what,
+                                const mailbars_render_ctx *limits, mailbars_error *err) {
     if (!what) what = "TemplateData";
     size_t chars = mb_ses_utf8_chars(s, len);
     if (chars > MAILBARS_SES_MAX_DATA_CHARS) {
@@ -107,7 +122,7 @@ json_t *mailbars_ses_parse_data(const char *s, size_t len, const char *what, mai
         tag_part(err, "");
         return NULL;
     }
-    json_t *v = load_json(s, len, what, err);
+    json_t *v = mailbars_json_parse(s, len, what, limits, err);
     if (!v) return NULL;
     if (!json_is_object(v)) {
         json_decref(v);
@@ -215,6 +230,8 @@ mailbars_ses_template *mailbars_ses_template_new(const char *name, const char *s
     mailbars_ses_template *t = mb_calloc(1, sizeof *t);
     if (!t) goto nomem;
     t->opts = opts_or_default(opts);
+    t->opts.limits = NULL;
+    t->limits = limits_of(opts);
     t->name = mb_strndup(name ? name : "", name ? strlen(name) : 0);
     t->env = mailbars_env_new();
     if (!t->name || !t->env) goto nomem;
@@ -230,6 +247,10 @@ mailbars_ses_template *mailbars_ses_template_new(const char *name, const char *s
     }
     mailbars_compile_ctx *cctx = make_cctx(&t->opts);
     if (!cctx) goto nomem;
+    mailbars_compile_ctx_set_limit(cctx, MAILBARS_LIMIT_TEMPLATE_SIZE,
+                                   t->limits.limits[MAILBARS_LIMIT_TEMPLATE_SIZE]);
+    mailbars_compile_ctx_set_limit(cctx, MAILBARS_LIMIT_NESTING,
+                                   t->limits.limits[MAILBARS_LIMIT_NESTING]);
     for (int i = 0; i < 3; i++) {
         if (!srcs[i]) continue;
         t->len[i] = strlen(srcs[i]);
@@ -368,11 +389,15 @@ mailbars_ses_template *mailbars_ses_template_parse(const char *json, size_t len,
                                                    const mailbars_ses_options *opts,
                                                    mailbars_error *err) {
     mailbars_error_clear(err);
-    json_t *root = load_json(json, len, NULL, err);
+    json_t *root = mailbars_json_parse(json, len, NULL, opts ? opts->limits : NULL, err);
     if (!root) return NULL;
     mailbars_ses_template *t = mailbars_ses_template_from_json(root, opts, err);
     json_decref(root);
     return t;
+}
+
+const mailbars_render_ctx *mb_ses_template_limits(const mailbars_ses_template *t) {
+    return &t->limits;
 }
 
 /* ---------------------------------------------------------------------------------------------
@@ -412,6 +437,7 @@ int mailbars_ses_render_parts(mailbars_ses_render_state *st, const mailbars_ses_
     for (int i = 0; i < 3; i++) {
         if (!t->tpl[i]) continue;
         mailbars_buf_reset(&st->out[i]);
+        mb_render_state_set_limits(st->rs, &t->limits);
         int rc = mailbars_render_buf(st->rs, t->tpl[i], data, NULL, &st->out[i], err);
         if (rc) {
             tag_part(err, k_part_names[i]);
@@ -479,7 +505,8 @@ struct mailbars_ses_request {
     json_t *defaults; /* parsed DefaultTemplateData / TemplateData, or NULL */
     req_dest *dests;
     size_t n;
-    const char *repl_field; /* "Destinations[%zu].ReplacementTemplateData" style name */
+    const char *repl_field;     /* "Destinations[%zu].ReplacementTemplateData" style name */
+    mailbars_render_ctx limits; /* the options' limits, for each destination's data */
 };
 
 void mailbars_ses_request_free(mailbars_ses_request *r) {
@@ -542,8 +569,8 @@ static int read_destination(json_t *dst, const char *field, req_dest *d, mailbar
 }
 
 /* Reads an optional JSON-string data member (TemplateData, DefaultTemplateData...). */
-static int read_data_string(json_t *obj, const char *key, const char *field, json_t **out,
-                            mailbars_error *err) {
+static int read_data_string(const mailbars_ses_request *r, json_t *obj, const char *key,
+                            const char *field, json_t **out, mailbars_error *err) {
     json_t *v = json_object_get(obj, key);
     *out = NULL;
     if (!v || json_is_null(v)) return MAILBARS_OK;
@@ -551,7 +578,8 @@ static int read_data_string(json_t *obj, const char *key, const char *field, jso
         return mb_error(
             err, MAILBARS_ERR_SES_SHAPE, 0, 0,
             "%s must be a string holding JSON (e.g. \"{\\\"name\\\":\\\"Alejandro\\\"}\")", field);
-    *out = mailbars_ses_parse_data(json_string_value(v), json_string_length(v), field, err);
+    *out = mailbars_ses_parse_data(json_string_value(v), json_string_length(v), field, &r->limits,
+                                   err);
     return *out ? MAILBARS_OK : err ? err->code : MAILBARS_ERR_JSON;
 }
 
@@ -584,7 +612,7 @@ static int read_request(mailbars_ses_request *r, const mailbars_ses_options *o,
                             "%s.Template.TemplateContent must be an object", dcname);
         r->inline_tpl = tc;
         snprintf(field, sizeof field, "%s.Template.TemplateData", dcname);
-        if (read_data_string(v2tpl, "TemplateData", field, &r->defaults, err)) return err->code;
+        if (read_data_string(r, v2tpl, "TemplateData", field, &r->defaults, err)) return err->code;
         if (get_str(root, "FromEmailAddress", "", &r->source, err)) return err->code;
         r->reply_to = json_object_get(root, "ReplyToAddresses");
         if (check_addr_list(r->reply_to, "ReplyToAddresses", err)) return err->code;
@@ -637,7 +665,8 @@ static int read_request(mailbars_ses_request *r, const mailbars_ses_options *o,
         if (get_str(root, "Source", "", &r->source, err)) return err->code;
         r->reply_to = json_object_get(root, "ReplyToAddresses");
         if (check_addr_list(r->reply_to, "ReplyToAddresses", err)) return err->code;
-        if (read_data_string(root, "DefaultTemplateData", "DefaultTemplateData", &r->defaults, err))
+        if (read_data_string(r, root, "DefaultTemplateData", "DefaultTemplateData", &r->defaults,
+                             err))
             return err->code;
         if (!json_is_array(dests))
             return mb_error(err, MAILBARS_ERR_SES_SHAPE, 0, 0, "Destinations must be an array");
@@ -689,7 +718,7 @@ static int read_request(mailbars_ses_request *r, const mailbars_ses_options *o,
         if (get_str(root, "Source", "", &r->source, err)) return err->code;
         r->reply_to = json_object_get(root, "ReplyToAddresses");
         if (check_addr_list(r->reply_to, "ReplyToAddresses", err)) return err->code;
-        if (read_data_string(root, "TemplateData", "TemplateData", &r->defaults, err))
+        if (read_data_string(r, root, "TemplateData", "TemplateData", &r->defaults, err))
             return err->code;
         r->n = 1;
         r->dests = mb_calloc(1, sizeof *r->dests);
@@ -717,7 +746,8 @@ mailbars_ses_request *mailbars_ses_request_parse(const char *json, size_t len,
         mb_error(err, MAILBARS_ERR_NOMEM, 0, 0, NULL);
         return NULL;
     }
-    r->root = load_json(json, len, NULL, err);
+    r->limits = limits_of(opts);
+    r->root = mailbars_json_parse(json, len, NULL, &r->limits, err);
     if (!r->root || read_request(r, &o, warning, err)) {
         tag_part(err, "");
         mailbars_ses_request_free(r);
@@ -742,7 +772,7 @@ int mb_ses_request_entry(const mailbars_ses_request *r, size_t i, mailbars_ses_d
     if (d->repl) {
         char field[200];
         snprintf(field, sizeof field, r->repl_field, i);
-        *repl = mailbars_ses_parse_data(d->repl, d->repl_len, field, err);
+        *repl = mailbars_ses_parse_data(d->repl, d->repl_len, field, &r->limits, err);
         if (!*repl) return err ? err->code : MAILBARS_ERR_JSON;
     }
     return MAILBARS_OK;
@@ -1564,7 +1594,7 @@ int mailbars_ses_check(const char *json, size_t len, json_t *sample,
     size_t first = out->len;
     json_error_t je;
     mailbars_error lim;
-    if (mb_json_check_limits(json, len, NULL, &lim))
+    if (mb_json_check_limits(json, len, NULL, o.limits, &lim))
         return file_diag(out, MAILBARS_SEV_ERROR, lim.code, lim.line, lim.column, lim.message);
     json_t *root = json_loadb(json, len, JSON_ALLOW_NUL, &je);
     if (!root) {

@@ -37,6 +37,9 @@ void mb_ses_json_error_start(const json_error_t *je, int *line, int *col);
 /* Number of UTF-8 code points in s[0..len). */
 size_t mb_ses_utf8_chars(const char *s, size_t len);
 
+/* The limits a template was created with (for the JSON its bulk records hold). */
+const mailbars_render_ctx *mb_ses_template_limits(const mailbars_ses_template *t);
+
 /* A part's source (NULL when absent). */
 const char *mb_ses_template_part(const mailbars_ses_template *t, int part, size_t *len);
 

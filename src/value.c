@@ -1,5 +1,6 @@
 /* JavaScript semantics for JSON values: String(v), truthiness, and handlebars.js escaping. */
 #include "internal.h"
+#include "program.h"
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -163,9 +164,11 @@ int mailbars_escape_html(const char *s, size_t len, mailbars_buf *out) {
     return MAILBARS_OK;
 }
 
-int mb_json_check_limits(const char *s, size_t len, const char *what, mailbars_error *err) {
-    uint64_t max_size = mailbars_limit_default(MAILBARS_LIMIT_JSON_SIZE);
-    uint64_t max_depth = mailbars_limit_default(MAILBARS_LIMIT_JSON_DEPTH);
+int mb_json_check_limits(const char *s, size_t len, const char *what,
+                         const mailbars_render_ctx *limits, mailbars_error *err) {
+    if (!limits) limits = mb_default_render_ctx();
+    uint64_t max_size = limits->limits[MAILBARS_LIMIT_JSON_SIZE];
+    uint64_t max_depth = limits->limits[MAILBARS_LIMIT_JSON_DEPTH];
     if (!what) what = "JSON";
     if (max_size && len > max_size)
         return mb_error(err, MAILBARS_ERR_LIMIT_JSON_SIZE, 0, 0,

@@ -1560,6 +1560,10 @@ mailbars_render_state *mailbars_render_state_new(const mailbars_render_ctx *rctx
     return st;
 }
 
+void mb_render_state_set_limits(mailbars_render_state *st, const mailbars_render_ctx *limits) {
+    st->rctx = *limits;
+}
+
 void mailbars_render_state_free(mailbars_render_state *st) {
     if (!st) return;
     json_decref(st->nullctx);

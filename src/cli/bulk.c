@@ -279,7 +279,7 @@ int cmd_bulk(int argc, char **argv) {
     }
     if (deffile) {
         if ((rc = cli_read_file(deffile, &dsrc))) goto done;
-        defaults = mailbars_ses_parse_data(dsrc.data, dsrc.len, "defaults", &e);
+        defaults = mailbars_ses_parse_data(dsrc.data, dsrc.len, "defaults", so.limits, &e);
         if (!defaults) {
             if (e.line > 0)
                 fprintf(stderr, "%s:%d:%d: error: %s\n", deffile, e.line, e.column, e.message);

@@ -87,7 +87,7 @@ int cmd_check(int argc, char **argv) {
         mailbars_buf b = {0};
         if ((rc = cli_read_file(sample_file, &b))) return rc;
         mailbars_error e;
-        sample = mailbars_ses_parse_data(b.data, b.len, "sample data", &e);
+        sample = mailbars_ses_parse_data(b.data, b.len, "sample data", so.limits, &e);
         mailbars_buf_free(&b);
         if (!sample) {
             if (e.line > 0)

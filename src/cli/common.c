@@ -22,6 +22,58 @@ int cli_value_option(const char *cmd, const char *name, int argc, char **argv, i
     return 1;
 }
 
+static const char *const limit_names[MAILBARS_LIMIT__COUNT] = {
+    [MAILBARS_LIMIT_TEMPLATE_SIZE] = "template-size",
+    [MAILBARS_LIMIT_NESTING] = "nesting",
+    [MAILBARS_LIMIT_PARTIAL_DEPTH] = "partial-depth",
+    [MAILBARS_LIMIT_STEPS] = "steps",
+    [MAILBARS_LIMIT_OUTPUT] = "output",
+    [MAILBARS_LIMIT_ITERATIONS] = "iterations",
+    [MAILBARS_LIMIT_JSON_DEPTH] = "json-depth",
+    [MAILBARS_LIMIT_JSON_SIZE] = "json-size",
+    [MAILBARS_LIMIT_CALL_DEPTH] = "call-depth",
+};
+
+static mailbars_render_ctx *cli_limits;
+
+static void free_limits(void) {
+    mailbars_render_ctx_free(cli_limits);
+}
+
+/* --limit NAME=N: stores N (a decimal count, 0 for none) in the one limits context of the
+ * process, which the SES options then carry. Returns 0, or -1 after a message. */
+static int parse_limit(const char *cmd, cli_opts *o, const char *v) {
+    const char *eq = strchr(v, '=');
+    int which = -1;
+    for (int k = 0; eq && k < MAILBARS_LIMIT__COUNT; k++)
+        if (strlen(limit_names[k]) == (size_t)(eq - v) && !strncmp(v, limit_names[k], eq - v))
+            which = k;
+    if (which < 0) {
+        fprintf(stderr, "mailbars %s: --limit takes NAME=N with NAME one of", cmd);
+        for (int k = 0; k < MAILBARS_LIMIT__COUNT; k++) fprintf(stderr, " %s", limit_names[k]);
+        fprintf(stderr, " (got '%s')\n", v);
+        return -1;
+    }
+    const char *n = eq + 1;
+    char *end = NULL;
+    unsigned long long val = *n >= '0' && *n <= '9' ? strtoull(n, &end, 10) : 0;
+    if (!end || *end) {
+        fprintf(stderr, "mailbars %s: --limit %s needs a whole number (0: no limit), not '%s'\n",
+                cmd, limit_names[which], n);
+        return -1;
+    }
+    if (!cli_limits) {
+        if (!(cli_limits = mailbars_render_ctx_new())) {
+            fprintf(stderr, "mailbars %s: out of memory\n", cmd);
+            return -1;
+        }
+        atexit(free_limits);
+    }
+    mailbars_render_ctx_set_limit(cli_limits, (mailbars_limit)which, val);
+    o->limits = cli_limits;
+    return 0;
+}
+
 int cli_common_option(const char *cmd, cli_opts *o, int argc, char **argv, int *i) {
     static const struct {
         const char *name;
@@ -46,6 +98,9 @@ int cli_common_option(const char *cmd, cli_opts *o, int argc, char **argv, int *
         o->strict_limits = 1;
         return 1;
     }
+    const char *lv = NULL;
+    int lr = cli_value_option(cmd, "--limit", argc, argv, i, &lv);
+    if (lr) return lr < 0 || parse_limit(cmd, o, lv) ? -1 : 1;
     for (size_t k = 0; k < sizeof vals / sizeof *vals; k++) {
         const char *v = NULL;
         int r = cli_value_option(cmd, vals[k].name, argc, argv, i, &v);
@@ -71,6 +126,7 @@ int cli_ses_options(const char *cmd, const cli_opts *o, mailbars_ses_options *ou
     }
     out->escape = o->escape;
     out->strict_limits = o->strict_limits;
+    out->limits = o->limits;
     return 0;
 }
 
@@ -212,7 +268,10 @@ void cli_print_common_help(FILE *f) {
                "template options:\n"
                "  --profile P           ses (default) | handlebars (plain handlebars.js)\n"
                "  --escape              HTML-escape {{x}} as handlebars.js does (SES does not)\n"
-               "  --strict-limits       SES limits that are warnings become errors\n");
+               "  --strict-limits       SES limits that are warnings become errors\n"
+               "  --limit NAME=N        set a limit (0: none); NAME: template-size, nesting,\n"
+               "                        partial-depth, steps, output, iterations, json-depth,\n"
+               "                        json-size, call-depth (defaults: docs/limits.md)\n");
 }
 
 /* Writes the caret line under a quoted source line: tabs kept so the caret lines up. */

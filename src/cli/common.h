@@ -11,6 +11,7 @@ typedef struct cli_opts {
     const char *date, *boundary, *message_id;
     const char *charset, *encoding, *profile;
     int escape, strict_limits;
+    mailbars_render_ctx *limits; /* --limit NAME=N; NULL until one is given (freed at exit) */
 } cli_opts;
 
 /* If argv[*i] is a common option (as "--opt VALUE" or "--opt=VALUE"), stores it, advances *i

@@ -140,11 +140,9 @@ int cmd_render(int argc, char **argv) {
     mailbars_error_clear(&e);
 
     if ((rc = cli_read_file(files[0], &tsrc))) goto done;
-    json_error_t je;
-    troot = json_loadb(tsrc.data, tsrc.len, JSON_ALLOW_NUL, &je);
-    if (!troot) { /* the library's parse reports where the bad token starts */
-        mailbars_ses_template_free(mailbars_ses_template_parse(tsrc.data, tsrc.len, &so, &e));
-        fprintf(stderr, "%s:%d:%d: error: invalid JSON: %s\n", files[0], e.line, e.column, je.text);
+    troot = mailbars_json_parse(tsrc.data, tsrc.len, NULL, so.limits, &e);
+    if (!troot) {
+        print_file_error(files[0], &e);
         rc = EXIT_INVALID;
         goto done;
     }
@@ -165,7 +163,7 @@ int cmd_render(int argc, char **argv) {
         dtext = &tsrc;
     }
     if (dfile) {
-        json_t *probe = json_loadb(dtext->data, dtext->len, JSON_ALLOW_NUL, &je);
+        json_t *probe = mailbars_json_parse(dtext->data, dtext->len, NULL, so.limits, NULL);
         int request = probe && is_request(probe);
         json_decref(probe);
         if (request) {
@@ -182,7 +180,7 @@ int cmd_render(int argc, char **argv) {
             }
             data = json_incref(dst.data);
         } else {
-            data = mailbars_ses_parse_data(dtext->data, dtext->len, "data", &e);
+            data = mailbars_ses_parse_data(dtext->data, dtext->len, "data", so.limits, &e);
             if (!data) {
                 print_file_error(dfile, &e);
                 rc = EXIT_INVALID;

@@ -381,7 +381,7 @@ static void deep_json(void) {
         sb_rep(&b, "}", depths[k]);
         mailbars_error err;
         double t0 = now();
-        json_t *v = mailbars_ses_parse_data(b.p, b.n, "TemplateData", &err);
+        json_t *v = mailbars_ses_parse_data(b.p, b.n, "TemplateData", NULL, &err);
         double secs = now() - t0;
         char name[64];
         snprintf(name, sizeof name, "TemplateData nested %zu deep", depths[k]);

@@ -66,13 +66,14 @@ static void test_merge(void) {
 
 static void test_data_and_names(void) {
     mailbars_error e;
-    json_t *v = mailbars_ses_parse_data("{\n  \"a\": 1,\n  \"b\" 2\n}", 21, "TemplateData", &e);
+    json_t *v =
+        mailbars_ses_parse_data("{\n  \"a\": 1,\n  \"b\" 2\n}", 21, "TemplateData", NULL, &e);
     CHECK(!v && e.code == MAILBARS_ERR_JSON && e.line == 3 && e.column == 7,
           "bad TemplateData gives line 3 column 7, got %d %d:%d %s", e.code, e.line, e.column,
           e.message);
     CHECK(strstr(e.message, "TemplateData: line 3, column 7") != NULL, "message names it: %s",
           e.message);
-    v = mailbars_ses_parse_data("[1,2]", 5, "TemplateData", &e);
+    v = mailbars_ses_parse_data("[1,2]", 5, "TemplateData", NULL, &e);
     CHECK(!v && e.code == MAILBARS_ERR_SES_SHAPE &&
               !strcmp(e.message, "TemplateData must be a JSON object"),
           "array data: %s", e.message);
@@ -82,12 +83,12 @@ static void test_data_and_names(void) {
     big[0] = '{';
     big[n - 1] = '}';
     big[n] = 0;
-    v = mailbars_ses_parse_data(big, n, "TemplateData", &e);
+    v = mailbars_ses_parse_data(big, n, "TemplateData", NULL, &e);
     CHECK(!v && e.code == MAILBARS_ERR_SES_LIMIT, "262,145 characters are too many: %s", e.message);
-    v = mailbars_ses_parse_data(big + 1, n - 1, "TemplateData", &e);
+    v = mailbars_ses_parse_data(big + 1, n - 1, "TemplateData", NULL, &e);
     CHECK(v == NULL, "262,144 characters that are not an object still fail");
     big[1] = '{';
-    v = mailbars_ses_parse_data(big + 1, n - 1, "TemplateData", &e);
+    v = mailbars_ses_parse_data(big + 1, n - 1, "TemplateData", NULL, &e);
     CHECK(v && json_is_object(v), "262,144 characters are allowed");
     json_decref(v);
     free(big);
@@ -98,7 +99,7 @@ static void test_data_and_names(void) {
     memcpy(cjk, "{\"k\":\"", 6), o = 6;
     for (size_t i = 0; i < cn; i++) memcpy(cjk + o, "\xe5\xa5\xbd", 3), o += 3;
     memcpy(cjk + o, "\"}", 2), o += 2;
-    v = mailbars_ses_parse_data(cjk, o, NULL, &e);
+    v = mailbars_ses_parse_data(cjk, o, NULL, NULL, &e);
     CHECK(v != NULL, "the data limit counts characters, not bytes");
     json_decref(v);
     free(cjk);
@@ -500,6 +501,112 @@ static void test_bulk(void) {
     mailbars_ses_template_free(t);
 }
 
+/* Limits set through mailbars_ses_options.limits reach every stage: JSON parsing (documents,
+ * TemplateData, bulk records), compiling each part and rendering it. */
+static void test_limits(void) {
+    mailbars_error e;
+    mailbars_render_ctx *lim = mailbars_render_ctx_new();
+    mailbars_render_ctx_set_limit(lim, MAILBARS_LIMIT_JSON_DEPTH, 2);
+    json_t *v = mailbars_json_parse("[[\n[1]]]", 8, "x.json", lim, &e);
+    CHECK(!v && e.code == MAILBARS_ERR_LIMIT_JSON_DEPTH && e.line == 2 && e.column == 1 &&
+              strstr(e.message, "x.json: line 2, column 1"),
+          "json_parse: depth 3 over a limit of 2 at 2:1: %d %d:%d %s", e.code, e.line, e.column,
+          e.message);
+    v = mailbars_json_parse("[[1]]", 5, NULL, lim, &e);
+    CHECK(v && json_is_array(v) && e.code == 0, "json_parse: depth 2 is allowed");
+    json_decref(v);
+    v = mailbars_json_parse("[[\n[1]]]", 8, NULL, NULL, &e);
+    CHECK(v != NULL, "json_parse: NULL limits are the defaults");
+    json_decref(v);
+    v = mailbars_json_parse("{\"a\":\n tru}", 12, NULL, NULL, &e);
+    CHECK(!v && e.code == MAILBARS_ERR_JSON && e.line == 2 && e.column == 2,
+          "json_parse: invalid JSON with its position: %d %d:%d %s", e.code, e.line, e.column,
+          e.message);
+    mailbars_render_ctx_set_limit(lim, MAILBARS_LIMIT_JSON_SIZE, 4);
+    v = mailbars_json_parse("[1,2]", 5, NULL, lim, &e);
+    CHECK(!v && e.code == MAILBARS_ERR_LIMIT_JSON_SIZE, "json_parse: size limit: %s", e.message);
+    mailbars_render_ctx_set_limit(lim, MAILBARS_LIMIT_JSON_SIZE, 0);
+
+    /* TemplateData inside a request: the document is 5 deep, its data 6 */
+    mailbars_render_ctx_set_limit(lim, MAILBARS_LIMIT_JSON_DEPTH, 5);
+    mailbars_ses_options o;
+    memset(&o, 0, sizeof o);
+    o.limits = lim;
+    const char *req = "{\"Template\":\"T\",\"Source\":\"a@example.com\",\"Destinations\":["
+                      "{\"Destination\":{\"ToAddresses\":[\"b@example.com\"]},"
+                      "\"ReplacementTemplateData\":\"{\\\"a\\\":[[[[[1]]]]]}\"}]}";
+    mailbars_error w;
+    mailbars_ses_request *r = mailbars_ses_request_parse(req, strlen(req), &o, &w, &e);
+    CHECK(r != NULL, "request parses: %s", e.message);
+    mailbars_ses_destination d;
+    int rc = r ? mailbars_ses_request_destination(r, 0, &d, &e) : -1;
+    CHECK(rc == MAILBARS_ERR_LIMIT_JSON_DEPTH &&
+              strstr(e.message, "Destinations[0].ReplacementTemplateData"),
+          "request data over the JSON depth limit: %d %s", rc, e.message);
+    mailbars_ses_request_free(r);
+    r = mailbars_ses_request_parse(req, strlen(req), NULL, &w, &e);
+    rc = r ? mailbars_ses_request_destination(r, 0, &d, &e) : -1;
+    CHECK(rc == MAILBARS_OK, "the same request with default limits: %d %s", rc, e.message);
+    if (rc == MAILBARS_OK) json_decref(d.data);
+    mailbars_ses_request_free(r);
+
+    /* compile: nesting */
+    mailbars_render_ctx_set_limit(lim, MAILBARS_LIMIT_NESTING, 2);
+    mailbars_ses_template *t = mailbars_ses_template_new(
+        "N", "s", "{{#if a}}{{#if b}}{{#if c}}x{{/if}}{{/if}}{{/if}}", NULL, &o, &e);
+    CHECK(!t && e.code == MAILBARS_ERR_LIMIT_NESTING && !strcmp(e.part, "text"),
+          "nesting limit applies to the parts: %d %s %s", e.code, e.part, e.message);
+    mailbars_ses_template_free(t);
+
+    /* render: output bytes, per template; the same render state then renders another
+     * template with the defaults */
+    mailbars_render_ctx_set_limit(lim, MAILBARS_LIMIT_OUTPUT, 10);
+    t = mailbars_ses_template_new("O", "s", "{{name}}{{name}}", NULL, &o, &e);
+    mailbars_ses_template *t2 =
+        mailbars_ses_template_new("D", "s", "{{name}}{{name}}", NULL, NULL, &e);
+    mailbars_ses_render_state *st = mailbars_ses_render_state_new();
+    json_t *data = J("{\"name\":\"abcdefgh\"}");
+    const char *tx = NULL;
+    size_t tl = 0;
+    rc = t && t2 && st
+             ? mailbars_ses_render_parts(st, t, data, NULL, NULL, &tx, &tl, NULL, NULL, &e)
+             : -1;
+    CHECK(rc == MAILBARS_ERR_LIMIT_OUTPUT && !strcmp(e.part, "text"),
+          "output limit applies to the render: %d %s", rc, e.message);
+    rc = t && t2 && st
+             ? mailbars_ses_render_parts(st, t2, data, NULL, NULL, &tx, &tl, NULL, NULL, &e)
+             : -1;
+    CHECK(rc == MAILBARS_OK && tl == 16, "a template with default limits on the same state: %d",
+          rc);
+    json_decref(data);
+    mailbars_ses_render_state_free(st);
+    mailbars_ses_template_free(t);
+    mailbars_ses_template_free(t2);
+
+    /* bulk records: the template's JSON limits; the deep record fails alone */
+    mailbars_render_ctx_set_limit(lim, MAILBARS_LIMIT_OUTPUT, 0);
+    mailbars_render_ctx_set_limit(lim, MAILBARS_LIMIT_JSON_DEPTH, 3);
+    t = mailbars_ses_template_parse(k_mytemplate, strlen(k_mytemplate), &o, &e);
+    mailbars_render_ctx_free(lim); /* the template holds a copy */
+    FILE *f = tmpfile();
+    fprintf(f, "{\"name\":\"R1\",\"favoriteanimal\":\"x\"}\n"
+               "{\"name\":\"R2\",\"favoriteanimal\":{\"a\":[[1]]}}\n"
+               "{\"name\":\"R3\",\"favoriteanimal\":[[1]]}\n");
+    rewind(f);
+    mailbars_bulk_options bo;
+    memset(&bo, 0, sizeof bo);
+    bo.threads = 2;
+    seen s;
+    memset(&s, 0, sizeof s);
+    rc = t ? mailbars_bulk_run_jsonl(t, f, NULL, &bo, sink, &s, &e) : -1;
+    CHECK(rc == MAILBARS_OK && s.n == 3 && s.nf == 1 && s.failure_index[0] == 2 &&
+              strstr(s.failures[0], "deeper than the limit of 3"),
+          "bulk: the record over the JSON depth limit fails alone: %d %zu %zu [%s]", rc, s.n, s.nf,
+          s.failures[0]);
+    fclose(f);
+    mailbars_ses_template_free(t);
+}
+
 /* The 500 KB template limit: an error above it, a check warning close to it. */
 static void test_size_limit(void) {
     mailbars_error e;
@@ -537,6 +644,7 @@ int main(void) {
     test_check();
     test_bulk();
     test_size_limit();
+    test_limits();
     printf("%d passed, %d failed\n", passed, failed);
     return failed ? 1 : 0;
 }

@@ -542,6 +542,35 @@ def test_check():
     check(rc == 64, "check without files: 64")
 
 
+def test_limits():
+    work = os.path.join(ARGS.work, "limits")
+    os.makedirs(work, exist_ok=True)
+    tpl = os.path.join(ARGS.examples, "MyTemplate.json")
+    data = os.path.join(work, "deep.json")
+    with open(data, "w") as f:
+        f.write('{"name": "A",\n "favoriteanimal": "cat", "x": [[[1]]]}')
+    rc, out, err = run(["render", tpl, data])
+    check(rc == 0, "deep data renders with the default limits", (rc, err))
+    rc, out, err = run(["render", tpl, data, "--limit", "json-depth=3"])
+    check(rc == 2 and err.startswith(data + ":2:34: error:") and "limit of 3" in err,
+          "--limit json-depth: exit 2 at the bracket that goes too deep", (rc, err))
+    rc, out, err = run(["render", tpl, data, "--limit=output=5"])
+    check(rc == 1 and "output" in err and out == b"", "--limit output: a render failure", (rc, err))
+    rc, out, err = run(["render", tpl, data, "--limit", "nesting=0", "--limit", "steps=1"])
+    check(rc == 1 and "step" in err, "--limit steps=1: a render failure", (rc, err))
+    for bad in ["bogus=1", "steps", "steps=-1", "steps=1k", "steps="]:
+        rc, out, err = run(["render", tpl, data, "--limit", bad])
+        check(rc == 64 and "--limit" in err, "bad --limit %s: usage error 64" % bad, (rc, err))
+    recs = os.path.join(work, "recs.jsonl")
+    with open(recs, "w") as f:
+        f.write('{"name": "R1", "favoriteanimal": "owl"}\n{"name": "R2", "favoriteanimal": [[1]]}\n')
+    rc, out, err = run(["bulk", "--template", tpl, "--data", recs, "--out",
+                        os.path.join(work, "out"), "--limit", "json-depth=2"] + DET)
+    st = read_status(out)
+    check(rc == 1 and [s["status"] for s in st] == ["Success", "Failed"],
+          "bulk --limit json-depth: the deep record fails alone", (rc, st, err))
+
+
 def test_help():
     for cmd in ["render", "check", "bulk"]:
         rc, out, err = run([cmd, "--help"])
@@ -560,7 +589,7 @@ def main():
     os.makedirs(ARGS.work, exist_ok=True)
     for t in [test_help, test_render_examples, test_render_failures, test_render_requests,
               test_bulk_request, test_bulk_examples, test_bulk_order_and_failures,
-              test_bulk_usage, test_check]:
+              test_bulk_usage, test_check, test_limits]:
         try:
             t()
         except Exception as e:  # a crash in one group is a failure, not the end of the run
