@@ -194,6 +194,7 @@ static int64_t add_path(comp *c, const ast_node *n, int head) {
         for (size_t i = 0; i < np; i++) {
             p.parts[i].key = tstrdup(c, parts[i].s, parts[i].len);
             p.parts[i].len = parts[i].len;
+            p.parts[i].hint = 0;
         }
     }
     if (c->failed) return -1;
@@ -652,6 +653,12 @@ static int64_t compile_program(comp *c, mb_arena *a, const ast_node *prog) {
     dst->inlines = p.inlines.items;
     dst->ninline = p.inlines.len;
     dst->max_stack = p.max_sp;
+    dst->simple = !dst->ninline && !c->failed;
+    for (uint32_t k = 0; k < dst->ncode && dst->simple; k++) {
+        const mb_insn *in = &dst->code[k];
+        dst->simple = in->op == OP_TEXT || (in->op == OP_END && k + 1 == dst->ncode) ||
+                      (in->op == OP_OUT_PATH && ((const mb_path *)c->paths.items)[in->b].fast);
+    }
     return c->failed ? -1 : idx;
 }
 

@@ -33,10 +33,13 @@ typedef struct mb_text {
     size_t len;
 } mb_text;
 
-/* One path segment: the key to look up, with its length. */
+/* One path segment: the key to look up, with its length. `hint` is the position the key had
+ * in the last object it was found in (vm.c obj_get): the one part of a compiled template that
+ * renders write, with relaxed atomics, and only ever a guess that is checked. */
 typedef struct mb_seg {
     const char *key;
     size_t len;
+    unsigned char hint;
 } mb_seg;
 
 enum { PATH_CTX, PATH_DATA, PATH_BLOCKPARAM, PATH_THIS };
@@ -101,6 +104,9 @@ typedef struct mb_prog {
     uint32_t ninline;
     mb_inline *inlines;
     uint32_t max_stack; /* values this program may push at once */
+    /* only TEXT and OUT_PATH over plain paths from `this`, no inline partials: `each` runs
+     * such a body inline per item (vm.c each_simple) */
+    uint8_t simple;
 } mb_prog;
 
 /* A registered partial compiled with the template: entry program or a deferred error. */

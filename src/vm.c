@@ -162,10 +162,28 @@ static int out_grow(mailbars_render_state *st, mailbars_buf *b, size_t n) {
     return MAILBARS_OK;
 }
 
+/* Copies n <= 16 bytes with two overlapping loads and stores: no call, no loop. */
+static inline void copy_short(char *o, const char *s, size_t n) {
+    if (n >= 8) {
+        uint64_t a, z;
+        memcpy(&a, s, 8), memcpy(&z, s + n - 8, 8);
+        memcpy(o, &a, 8), memcpy(o + n - 8, &z, 8);
+    } else if (n >= 4) {
+        uint32_t a, z;
+        memcpy(&a, s, 4), memcpy(&z, s + n - 4, 4);
+        memcpy(o, &a, 4), memcpy(o + n - 4, &z, 4);
+    } else if (n) {
+        o[0] = s[0], o[n / 2] = s[n / 2], o[n - 1] = s[n - 1];
+    }
+}
+
 /* Appends bytes; the buffer is NUL-terminated only when a render or capture ends. */
 static inline int out_write(mailbars_render_state *st, mailbars_buf *b, const char *s, size_t n) {
     if (MB_UNLIKELY(b->len + n + 1 > b->cap) && out_grow(st, b, n)) return st->err->code;
-    memcpy(b->data + b->len, s, n);
+    if (n <= 16)
+        copy_short(b->data + b->len, s, n);
+    else
+        memcpy(b->data + b->len, s, n);
     b->len += n;
     return MAILBARS_OK;
 }
@@ -173,7 +191,7 @@ static inline int out_write(mailbars_render_state *st, mailbars_buf *b, const ch
 /* HTML-escapes into the output, copying runs of safe bytes at once. */
 /* Scanning and copying are fused: 16 safe bytes are stored as they are loaded. Invariant: the
  * buffer has room for everything written so far plus the rest of the input unescaped. */
-static int out_escaped(mailbars_render_state *st, mailbars_buf *b, const char *s, size_t n) {
+static int out_escaped_any(mailbars_render_state *st, mailbars_buf *b, const char *s, size_t n) {
     const unsigned char *p = (const unsigned char *)s, *end = p + n;
     if (MB_UNLIKELY(b->len + n + 1 > b->cap) && out_grow(st, b, n)) return st->err->code;
     char *o = b->data + b->len;
@@ -222,6 +240,31 @@ static int out_escaped(mailbars_render_state *st, mailbars_buf *b, const char *s
     }
     b->len = (size_t)(o - b->data);
     return MAILBARS_OK;
+}
+
+/* out_escaped_any with the usual case inline: 4 to 16 bytes (both ends in one vector, one
+ * test) that need no escaping. */
+static inline int out_escaped(mailbars_render_state *st, mailbars_buf *b, const char *s, size_t n) {
+#if defined(__SSE2__)
+    if (n >= 4 && n <= 16 && MB_LIKELY(b->len + n + 1 <= b->cap)) {
+        __m128i v;
+        if (n >= 8) {
+            uint64_t a, z;
+            memcpy(&a, s, 8), memcpy(&z, s + n - 8, 8);
+            v = _mm_set_epi64x((long long)z, (long long)a);
+        } else {
+            uint32_t a, z;
+            memcpy(&a, s, 4), memcpy(&z, s + n - 4, 4);
+            v = _mm_set_epi32(0, 0, (int)z, (int)a);
+        }
+        if (!mb_esc_mask16(v)) {
+            copy_short(b->data + b->len, s, n);
+            b->len += n;
+            return MAILBARS_OK;
+        }
+    }
+#endif
+    return out_escaped_any(st, b, s, n);
 }
 
 /* A JavaScript `+` chain is a string once a string joined it (NUM_STRING); at the start of a
@@ -520,13 +563,70 @@ static const char *val_cstr(mailbars_render_state *st, const mb_val *v) {
     return st->tmp.data ? st->tmp.data : "";
 }
 
+/* Object lookups by position. jansson keeps keys in insertion order, and the objects one path
+ * segment meets usually share a shape (the items of a list, the same data for every
+ * recipient), so the key is most often where it was last time: one comparison there replaces
+ * hashing the key and walking a bucket. The hint is a guess checked on every use; threads
+ * sharing a template may race on it harmlessly (relaxed atomics). Objects larger than
+ * HINT_SCAN keys turn the segment over to json_object_getn for good (HINT_NONE). */
+enum { HINT_SCAN = 8, HINT_NONE = 0xFF };
+
+/* a[0..n) == b[0..n) for the short keys of data, without a call. */
+static inline int key_eq(const char *a, const char *b, size_t n) {
+    if (n > 16) return !memcmp(a, b, n);
+    if (n >= 8) {
+        uint64_t x, y, u, v;
+        memcpy(&x, a, 8), memcpy(&y, b, 8), memcpy(&u, a + n - 8, 8), memcpy(&v, b + n - 8, 8);
+        return x == y && u == v;
+    }
+    if (n >= 4) {
+        uint32_t x, y, u, v;
+        memcpy(&x, a, 4), memcpy(&y, b, 4), memcpy(&u, a + n - 4, 4), memcpy(&v, b + n - 4, 4);
+        return x == y && u == v;
+    }
+    for (size_t i = 0; i < n; i++)
+        if (a[i] != b[i]) return 0;
+    return 1;
+}
+
+static inline int iter_is(void *it, const mb_seg *s) {
+    return json_object_iter_key_len(it) == s->len &&
+           key_eq(json_object_iter_key(it), s->key, s->len);
+}
+
+/* The hint missed: find the key by a scan of a small object, and remember where it was. */
+static json_t *obj_get_scan(json_t *obj, mb_seg *s) {
+    if (json_object_size(obj) > HINT_SCAN) {
+        __atomic_store_n(&s->hint, (unsigned char)HINT_NONE, __ATOMIC_RELAXED);
+        return json_object_getn(obj, s->key, s->len);
+    }
+    unsigned k = 0;
+    for (void *it = json_object_iter(obj); it; it = json_object_iter_next(obj, it), k++) {
+        if (iter_is(it, s)) {
+            __atomic_store_n(&s->hint, (unsigned char)k, __ATOMIC_RELAXED);
+            return json_object_iter_value(it);
+        }
+    }
+    return NULL;
+}
+
+/* json_object_getn(obj, s->key, s->len) for an object `obj`, through the segment's hint. */
+static inline json_t *obj_get(json_t *obj, mb_seg *s) {
+    unsigned pos = __atomic_load_n(&s->hint, __ATOMIC_RELAXED);
+    if (pos == HINT_NONE) return json_object_getn(obj, s->key, s->len);
+    void *it = json_object_iter(obj);
+    while (it && pos--) it = json_object_iter_next(obj, it);
+    if (it && iter_is(it, s)) return json_object_iter_value(it);
+    return obj_get_scan(obj, s);
+}
+
 /* The common case of lookup: a.b.c through objects from `this`. Returns 0 when the general
  * lookup must decide (arrays, strings, null on the way). */
 static inline int lookup_fast_json(const mb_path *p, const mb_frame *f, json_t **out) {
     json_t *j = f->ctx;
     for (uint32_t i = 0; i < p->nparts; i++) {
         if (!j || !json_is_object(j)) return 0;
-        j = json_object_getn(j, p->parts[i].key, p->parts[i].len);
+        j = obj_get(j, &p->parts[i]);
         if (!j) break;
     }
     *out = j;
@@ -604,7 +704,7 @@ static int lookup(mailbars_render_state *st, const mb_path *p, const mb_frame *f
     }
     }
     for (; i < p->nparts; i++) {
-        const mb_seg *s = &p->parts[i];
+        mb_seg *s = &p->parts[i];
         int last = i + 1 == p->nparts;
         if (last && p->strict_terminal) {
             int objlike = v.t == V_JSON && v.u.j && (json_is_object(v.u.j) || json_is_array(v.u.j));
@@ -623,7 +723,12 @@ static int lookup(mailbars_render_state *st, const mb_path *p, const mb_frame *f
                                v.t == V_UNDEF || !v.u.j ? "undefined" : "null", s->key);
             break; /* null stays null, undefined stays undefined */
         }
-        v = prop(&v, s->key, s->len, &found);
+        if (v.t == V_JSON && json_is_object(v.u.j)) { /* prop() for objects, by hint */
+            json_t *r = obj_get(v.u.j, s);
+            v = r ? vjson(r) : (mb_val){0};
+        } else {
+            v = prop(&v, s->key, s->len, &found);
+        }
     }
     *out = v;
     return MAILBARS_OK;
@@ -986,6 +1091,41 @@ static int count_iteration(mailbars_render_state *st) {
     return MAILBARS_OK;
 }
 
+/* Runs a `simple` body (TEXT and plain OUT_PATH only) for one item, as exec would when every
+ * path finds a string. Returns 1 when it did; 0 when something else was met (a number, a
+ * missing value, no room in the step budget), with nothing written, so that exec runs the
+ * item; or -1 with *rc set when the output failed as exec's would have. */
+static int each_simple(mailbars_render_state *st, const mb_prog *body, json_t *item, int *rc) {
+    const mailbars_template *t = st->t;
+    mailbars_buf *b = st->cur;
+    size_t mark = b->len;
+    if (st->steps <= body->ncode || st->call_depth >= st->rctx.limits[MAILBARS_LIMIT_CALL_DEPTH])
+        return 0;
+    for (const mb_insn *pc = body->code; pc->op != OP_END; pc++) {
+        if (pc->op == OP_TEXT) {
+            const mb_text *tx = &t->texts[pc->b];
+            if ((*rc = out_write(st, b, tx->s, tx->len))) return -1;
+            continue;
+        }
+        const mb_path *p = &t->paths[pc->b];
+        json_t *j = item;
+        for (uint32_t i = 0; i < p->nparts; i++) {
+            if (!j || !json_is_object(j)) goto general;
+            j = obj_get(j, &p->parts[i]);
+        }
+        if (!j || !json_is_string(j)) goto general;
+        *rc = (pc->flags & OUTF_ESCAPE)
+                  ? out_escaped(st, b, json_string_value(j), json_string_length(j))
+                  : out_write(st, b, json_string_value(j), json_string_length(j));
+        if (*rc) return -1;
+    }
+    st->steps -= body->ncode - 1; /* exec's NEXT after every instruction but END */
+    return 1;
+general:
+    b->len = mark;
+    return 0;
+}
+
 /* handlebars.js's built-in each over v; returns MAILBARS_OK and sets *n to the iterations. */
 static int run_each(mailbars_render_state *st, const mb_frame *f, const mb_callsite *cs,
                     const mb_val *v, size_t *n) {
@@ -1002,9 +1142,19 @@ static int run_each(mailbars_render_state *st, const mb_frame *f, const mb_calls
     int rc = MAILBARS_OK;
     if (json_is_array(j)) {
         size_t len = json_array_size(j);
+        const mb_prog *body =
+            cs->fn >= 0 && st->t->progs[cs->fn].simple ? &st->t->progs[cs->fn] : NULL;
         for (size_t i = 0; i < len && !rc; i++) {
             if ((rc = count_iteration(st))) break;
             json_t *item = json_array_get(j, i);
+            if (body) {
+                int done = each_simple(st, body, item, &rc);
+                if (done) {
+                    (*n)++;
+                    num_break(st);
+                    continue;
+                }
+            }
             d.index = (int64_t)i;
             d.key.t = V_INT;
             d.key.u.i = (int64_t)i;
