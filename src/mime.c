@@ -251,6 +251,56 @@ static int fits_7bit(const unsigned char *p, size_t n) {
     return 1;
 }
 
+/* fits_7bit for text whose breaks are not CRLF yet: LF, CR and CRLF each end a line. */
+static int fits_7bit_any_breaks(const unsigned char *p, size_t n) {
+    size_t line = 0;
+    for (size_t i = 0; i < n; i++) {
+        unsigned char c = p[i];
+        if (c >= 0x80 || c == 0) return 0;
+        if (c == '\n' || c == '\r')
+            line = 0;
+        else if (++line > MB_LINE_MAX)
+            return 0;
+    }
+    return 1;
+}
+
+/* Length of `s` once every LF, CR and CRLF is CRLF. */
+static size_t crlf_length(const char *s, size_t len) {
+    size_t n = len;
+    for (size_t i = 0; i < len; i++)
+        if ((s[i] == '\n' && (i == 0 || s[i - 1] != '\r')) ||
+            (s[i] == '\r' && (i + 1 == len || s[i + 1] != '\n')))
+            n++;
+    return n;
+}
+
+/* A UTF-8 body as 7bit or quoted-printable (MAILBARS_ENC_AUTO may still pick base64), straight
+ * from the caller's text: QP's text mode writes every line break as CRLF itself, so the copy
+ * that normalizes breaks is only made for 7bit and base64. Chooses exactly as the general
+ * path does on normalized text. */
+static int encode_utf8_text(mailbars_message *m, const char *src, size_t srclen, mailbars_buf *body,
+                            int *cte, mailbars_error *err) {
+    mailbars_encoding enc = m->enc;
+    int rc;
+    if (enc == MAILBARS_ENC_AUTO && fits_7bit_any_breaks((const unsigned char *)src, srclen)) {
+        *cte = CTE_7BIT;
+        rc = normalize_breaks(src, srclen, body);
+    } else {
+        *cte = CTE_QP;
+        rc = mb_qp_encode(src, srclen, MB_QP_TEXT, body);
+        /* auto: base64 when it is shorter (only possible past the length of the raw text) */
+        if (!rc && enc == MAILBARS_ENC_AUTO && body->len > mb_base64_encoded_len(srclen, 76) &&
+            body->len > mb_base64_encoded_len(crlf_length(src, srclen), 76)) {
+            mailbars_buf_reset(body);
+            rc = normalize_breaks(src, srclen, &m->conv);
+            if (!rc) rc = mailbars_base64_encode(m->conv.data, m->conv.len, 76, body);
+            *cte = CTE_B64;
+        }
+    }
+    return rc ? mb_error(err, MAILBARS_ERR_NOMEM, 0, 0, NULL) : MAILBARS_OK;
+}
+
 /* Converts and encodes part k into m->body[k] (no final line break: the caller adds the one
  * its context needs); returns its CTE in *cte. */
 static int encode_part(mailbars_message *m, int k, int *cte, mailbars_error *err) {
@@ -261,6 +311,8 @@ static int encode_part(mailbars_message *m, int k, int *cte, mailbars_error *err
     const char *src = m->part[k].data ? m->part[k].data : "";
     size_t srclen = m->part[k].len;
     int rc;
+    if (mb_charset_is_utf8(&m->cs) && m->enc != MAILBARS_ENC_BASE64)
+        return encode_utf8_text(m, src, srclen, body, cte, err);
     /* Line breaks become CRLF: in the converted bytes when the charset keeps ASCII (so error
      * offsets are those of the caller's text), else before converting (e.g. UTF-16). */
     if (mb_charset_is_utf8(&m->cs)) {

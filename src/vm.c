@@ -336,6 +336,12 @@ static int out_value(mailbars_render_state *st, mailbars_buf *b, const mb_val *v
             return out_number(st, b, json_is_true(j), json_is_true(j) ? "true" : "false",
                               json_is_true(j) ? 4 : 5);
     }
+    if (json_is_integer(j) && json_integer_value(j) <= 9007199254740992LL &&
+        json_integer_value(j) >= -9007199254740992LL) {
+        /* escaped: String(n), which has nothing to escape */
+        num_break(st);
+        return out_write(st, b, num, mb_format_int(json_integer_value(j), num));
+    }
     /* an object or array that starts a chain stays a non-string if nothing else joins (an
      * indented partial then fails as handlebars.js does: result.split is not a function) */
     int obj_start = (!escape || v->safe) && st->num.state == NUM_RUNSTART &&
@@ -1548,16 +1554,20 @@ dispatch:
         const mb_path *p = &t->paths[pc->b];
         if (pc->flags & OUTF_NOSUM) num_break(st);
         json_t *fj;
-        if (p->fast && lookup_fast_json(p, f, &fj) && fj && json_is_string(fj)) {
-            /* the common case, without building a value: a string found by a plain path */
-            num_break(st);
-            rc = (pc->flags & OUTF_ESCAPE)
-                     ? out_escaped(st, st->cur, json_string_value(fj), json_string_length(fj))
-                     : out_write(st, st->cur, json_string_value(fj), json_string_length(fj));
-            if (rc) goto done;
-            NEXT;
+        if (p->fast && lookup_fast_json(p, f, &fj)) {
+            if (fj && json_is_string(fj)) {
+                /* the common case, without building a value: a string found by a plain path */
+                num_break(st);
+                rc = (pc->flags & OUTF_ESCAPE)
+                         ? out_escaped(st, st->cur, json_string_value(fj), json_string_length(fj))
+                         : out_write(st, st->cur, json_string_value(fj), json_string_length(fj));
+                if (rc) goto done;
+                NEXT;
+            }
+            v = vjson(fj);
+        } else if ((rc = lookup(st, p, f, &v))) {
+            goto done;
         }
-        if (!(p->fast && lookup_fast(p, f, &v)) && (rc = lookup(st, p, f, &v))) goto done;
         if (MB_UNLIKELY(is_nullish(&v))) {
             num_break(st); /* `x != null ? x : ""` */
             if (pc->flags & (OUTF_MISSING | OUTF_AMBIG) &&

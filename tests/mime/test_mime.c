@@ -674,7 +674,52 @@ static void test_stream(void) {
     mailbars_message_free(m);
 }
 
+/* UTF-8 bodies skip the copy that makes breaks CRLF (QP does it as it encodes). For ASCII text
+ * ISO-8859-1 takes the general path to the same bytes, so both must give the same body and
+ * transfer encoding, in every mode, whatever the breaks. */
+static void test_utf8_direct_path(void) {
+    char lines998[1100], lines999[1100];
+    memset(lines998, 'a', 998), memcpy(lines998 + 998, "\rb", 3);
+    memset(lines999, 'a', 999), memcpy(lines999 + 999, "\nb", 3);
+    const char *texts[] = {"one\ntwo\r\nthree\rfour",
+                           "end with lone CR\r",
+                           "\r\n\r\rstart",
+                           "trailing space \n",
+                           "tab\t\r\nx",
+                           ".dot\n.\r.\r\n",
+                           "From here\nFrom\rFrom ",
+                           "=equals=\n",
+                           "",
+                           "\n",
+                           lines998,
+                           lines999,
+                           "caf\xc3\xa9 \xc3\xa9\xc3\xa9\xc3\xa9\xc3\xa9\xc3\xa9\xc3\xa9\r\n"};
+    const mailbars_encoding encs[] = {MAILBARS_ENC_AUTO, MAILBARS_ENC_QUOTED_PRINTABLE};
+    mailbars_buf a = {0}, b = {0};
+    mailbars_error err;
+    for (size_t t = 0; t < sizeof texts / sizeof *texts; t++) {
+        for (int e = 0; e < 2; e++) {
+            int ascii = t + 1 < sizeof texts / sizeof *texts;
+            mailbars_message *m = new_msg(), *n = new_msg();
+            mailbars_message_set_encoding(m, encs[e]);
+            mailbars_message_set_encoding(n, encs[e]);
+            mailbars_message_set_charset(n, ascii ? "ISO-8859-1" : "UTF-8", &err);
+            mailbars_message_set_text(m, S(texts[t]), &err);
+            mailbars_message_set_text(n, S(texts[t]), &err);
+            int ra = build(m, &a, &err), rb = build(n, &b, &err);
+            const char *pa = strstr(a.data ? a.data : "", "Content-Transfer-Encoding");
+            const char *pb = strstr(b.data ? b.data : "", "Content-Transfer-Encoding");
+            CHECK(!ra && !rb && pa && pb && !strcmp(pa, pb), "text %zu, mode %d: same body", t, e);
+            mailbars_message_free(m);
+            mailbars_message_free(n);
+        }
+    }
+    mailbars_buf_free(&a);
+    mailbars_buf_free(&b);
+}
+
 int main(void) {
+    test_utf8_direct_path();
     test_base64();
     test_qp();
     test_rfc2047();
