@@ -5,6 +5,7 @@
 #define _GNU_SOURCE /* memmem, gmtime_r */
 #endif
 #include "mime_internal.h"
+#include <stdarg.h>
 #include <stdio.h>
 #include <sys/random.h>
 #include <time.h>
@@ -218,6 +219,23 @@ static void random_hex(char out[33]) {
     out[32] = 0;
 }
 
+/* Appends the strings given, up to a NULL: the fixed shapes of the headers, without printf. */
+static int cat(mailbars_buf *b, ...) {
+    va_list ap;
+    va_start(ap, b);
+    int rc = MAILBARS_OK;
+    for (const char *s; !rc && (s = va_arg(ap, const char *)) != NULL;)
+        rc = mailbars_buf_append(b, s, strlen(s));
+    va_end(ap);
+    return rc;
+}
+
+/* Two decimal digits of 0 <= v < 100 at p. */
+static char *digits2(char *p, int v) {
+    p[0] = (char)('0' + v / 10), p[1] = (char)('0' + v % 10);
+    return p + 2;
+}
+
 /* The RFC 5322 date-time, e.g. "Thu, 13 Feb 2025 10:00:00 +0000". */
 static int write_date(mailbars_buf *out, time_t when, int tz) {
     static const char *const wd[] = {"Sun", "Mon", "Tue", "Wed", "Thu", "Fri", "Sat"};
@@ -227,10 +245,28 @@ static int write_date(mailbars_buf *out, time_t when, int tz) {
     struct tm tm;
     if (!gmtime_r(&t, &tm))
         memset(&tm, 0, sizeof tm), tm.tm_mday = 1, tm.tm_year = 70, tm.tm_wday = 4;
-    int a = tz < 0 ? -tz : tz;
-    return mb_buf_printf(out, "Date: %s, %d %s %04d %02d:%02d:%02d %c%02d%02d\r\n", wd[tm.tm_wday],
-                         tm.tm_mday, mo[tm.tm_mon], tm.tm_year + 1900, tm.tm_hour, tm.tm_min,
-                         tm.tm_sec, tz < 0 ? '-' : '+', a / 60, a % 60);
+    int a = tz < 0 ? -tz : tz, y = tm.tm_year + 1900;
+    if (y < 0 || y > 9999 || a / 60 > 99) /* outside what the fixed layout below holds */
+        return mb_buf_printf(out, "Date: %s, %d %s %04d %02d:%02d:%02d %c%02d%02d\r\n",
+                             wd[tm.tm_wday], tm.tm_mday, mo[tm.tm_mon], y, tm.tm_hour, tm.tm_min,
+                             tm.tm_sec, tz < 0 ? '-' : '+', a / 60, a % 60);
+    char d[48], *p = d;
+    memcpy(p, "Date: ", 6), p += 6;
+    memcpy(p, wd[tm.tm_wday], 3), p += 3;
+    *p++ = ',', *p++ = ' ';
+    if (tm.tm_mday >= 10) *p++ = (char)('0' + tm.tm_mday / 10);
+    *p++ = (char)('0' + tm.tm_mday % 10), *p++ = ' ';
+    memcpy(p, mo[tm.tm_mon], 3), p += 3;
+    *p++ = ' ';
+    p = digits2(digits2(p, y / 100), y % 100);
+    *p++ = ' ';
+    p = digits2(p, tm.tm_hour), *p++ = ':';
+    p = digits2(p, tm.tm_min), *p++ = ':';
+    p = digits2(p, tm.tm_sec), *p++ = ' ';
+    *p++ = tz < 0 ? '-' : '+';
+    p = digits2(digits2(p, a / 60), a % 60);
+    *p++ = '\r', *p++ = '\n';
+    return mailbars_buf_append(out, d, (size_t)(p - d));
 }
 
 enum { CTE_7BIT, CTE_QP, CTE_B64 };
@@ -354,9 +390,8 @@ static int encode_part(mailbars_message *m, int k, int *cte, mailbars_error *err
 
 /* Writes the Content-Type (and Content-Transfer-Encoding) of part k. */
 static int part_headers(mailbars_message *m, mailbars_buf *out, int k, int cte) {
-    return mb_buf_printf(out,
-                         "Content-Type: text/%s; charset=%s\r\nContent-Transfer-Encoding: %s\r\n",
-                         k ? "html" : "plain", m->cs.label, cte_name[cte]);
+    return cat(out, "Content-Type: text/", k ? "html" : "plain", "; charset=", m->cs.label,
+               "\r\nContent-Transfer-Encoding: ", cte_name[cte], "\r\n", (char *)NULL);
 }
 
 int mailbars_message_write(mailbars_message *m, mailbars_buf *out, mailbars_error *err) {
@@ -378,7 +413,7 @@ int mailbars_message_write(mailbars_message *m, mailbars_buf *out, mailbars_erro
             } else {
                 char hex[33];
                 random_hex(hex);
-                snprintf(boundary, sizeof boundary, "=_mb%s", hex);
+                memcpy(boundary, "=_mb", 4), memcpy(boundary + 4, hex, 33);
             }
             size_t bl = strlen(boundary);
             int found = 0;
@@ -417,11 +452,11 @@ int mailbars_message_write(mailbars_message *m, mailbars_buf *out, mailbars_erro
     }
     if (write_date(out, m->have_date ? m->date : time(NULL), m->have_date ? m->tz : 0)) goto nomem;
     if (m->msgid) {
-        if (mb_buf_printf(out, "Message-ID: <%s>\r\n", m->msgid)) goto nomem;
+        if (cat(out, "Message-ID: <", m->msgid, ">\r\n", (char *)NULL)) goto nomem;
     } else {
         char hex[33];
         random_hex(hex);
-        if (mb_buf_printf(out, "Message-ID: <%s@mailbars.invalid>\r\n", hex)) goto nomem;
+        if (cat(out, "Message-ID: <", hex, "@mailbars.invalid>\r\n", (char *)NULL)) goto nomem;
     }
     if (mb_buf_puts(out, "MIME-Version: 1.0\r\n")) goto nomem;
     if (!multi) {
@@ -441,17 +476,18 @@ int mailbars_message_write(mailbars_message *m, mailbars_buf *out, mailbars_erro
         goto nomem;
     {
         char tok[96];
-        int n = snprintf(tok, sizeof tok, "boundary=\"%s\"", boundary);
-        if (mb_hdr_token(&h, tok, (size_t)n) || mb_hdr_end(&h)) goto nomem;
+        size_t bl = strlen(boundary);
+        memcpy(tok, "boundary=\"", 10), memcpy(tok + 10, boundary, bl), tok[10 + bl] = '"';
+        if (mb_hdr_token(&h, tok, bl + 11) || mb_hdr_end(&h)) goto nomem;
     }
     if (mb_buf_puts(out, "\r\n")) goto nomem;
     for (int k = 0; k < 2; k++) {
-        if (mb_buf_printf(out, "--%s\r\n", boundary) || part_headers(m, out, k, cte[k]) ||
+        if (cat(out, "--", boundary, "\r\n", (char *)NULL) || part_headers(m, out, k, cte[k]) ||
             mb_buf_puts(out, "\r\n") || mailbars_buf_append(out, m->body[k].data, m->body[k].len) ||
             mb_buf_puts(out, "\r\n")) /* the CRLF before a delimiter belongs to it */
             goto nomem;
     }
-    if (mb_buf_printf(out, "--%s--\r\n", boundary)) goto nomem;
+    if (cat(out, "--", boundary, "--\r\n", (char *)NULL)) goto nomem;
     return MAILBARS_OK;
 nomem:
     rc = mb_error(err, MAILBARS_ERR_NOMEM, 0, 0, NULL);

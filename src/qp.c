@@ -3,6 +3,9 @@
  * pointer. Besides RFC 2045's rules it encodes a '.' or "From " that would start a line, so
  * bodies survive SMTP dot-stuffing and mbox "From " quoting untouched. */
 #include "mime_internal.h"
+#if defined(__SSE2__)
+#include <emmintrin.h>
+#endif
 
 enum { QP_SAFE = 0, QP_ENC = 1, QP_WS = 2, QP_BRK = 3 };
 
@@ -22,7 +25,14 @@ static const unsigned char qp_class[256] = {
     1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1,
     1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1};
 
-static const char qp_hex[] = "0123456789ABCDEF";
+/* "=XY" for every byte, padded to 4 so that one store writes it. */
+#define QP_HX(n) ((n) < 10 ? '0' + (n) : 'A' + (n)-10)
+#define QP_E(c)                                                                                    \
+    { '=', QP_HX((c) >> 4), QP_HX((c)&15), 0 }
+#define QP_R4(c) QP_E(c), QP_E((c) + 1), QP_E((c) + 2), QP_E((c) + 3)
+#define QP_R16(c) QP_R4(c), QP_R4((c) + 4), QP_R4((c) + 8), QP_R4((c) + 12)
+#define QP_R64(c) QP_R16(c), QP_R16((c) + 16), QP_R16((c) + 32), QP_R16((c) + 48)
+static const char qp_enc[256][4] = {QP_R64(0), QP_R64(64), QP_R64(128), QP_R64(192)};
 
 #define ONES 0x0101010101010101ull
 #define HIGHS 0x8080808080808080ull
@@ -72,6 +82,26 @@ int mb_qp_encode(const char *src, size_t len, unsigned flags, mailbars_buf *out)
             const unsigned char *lim = s + (len - i < QP_ROOM - col ? len : i + (QP_ROOM - col));
             char *d0 = d;
             for (;;) {
+#if defined(__SSE2__)
+                /* 16 at a time: below 0x20 or above 0x7F (negative as signed), DEL, '=' */
+                while (lim - p >= 16) {
+                    __m128i x = _mm_loadu_si128((const __m128i *)(const void *)p);
+                    _mm_storeu_si128((__m128i *)(void *)d, x);
+                    __m128i m = _mm_or_si128(_mm_cmplt_epi8(x, _mm_set1_epi8(0x20)),
+                                             _mm_or_si128(_mm_cmpeq_epi8(x, _mm_set1_epi8(0x7F)),
+                                                          _mm_cmpeq_epi8(x, _mm_set1_epi8('='))));
+                    unsigned bits = (unsigned)_mm_movemask_epi8(m);
+                    if (!bits) {
+                        p += 16;
+                        d += 16;
+                        continue;
+                    }
+                    unsigned run = (unsigned)__builtin_ctz(bits);
+                    p += run;
+                    d += run;
+                    goto special;
+                }
+#endif
                 while (lim - p >= 8) {
                     uint64_t x;
                     memcpy(&x, p, 8);
@@ -87,6 +117,9 @@ int mb_qp_encode(const char *src, size_t len, unsigned flags, mailbars_buf *out)
                     d += run;
                     break;
                 }
+#if defined(__SSE2__)
+            special:
+#endif
                 if (d > d0 && d[-1] == ' ' && (p == end || (text && qp_class[*p] == QP_BRK))) {
                     p--;
                     d--;
@@ -109,9 +142,7 @@ int mb_qp_encode(const char *src, size_t len, unsigned flags, mailbars_buf *out)
         if (col + 3 > QP_ROOM) goto soft;
         /* This byte and the encoded bytes after it, while they fit the line. */
         do {
-            d[0] = '=';
-            d[1] = qp_hex[c >> 4];
-            d[2] = qp_hex[c & 15];
+            memcpy(d, qp_enc[c], 4); /* "=XY" and a byte the next write covers */
             d += 3;
             col += 3;
             i++;

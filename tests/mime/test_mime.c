@@ -718,7 +718,33 @@ static void test_utf8_direct_path(void) {
     mailbars_buf_free(&b);
 }
 
+/* The Date header for zones on both sides of UTC, a day change and the epoch. */
+static void test_dates(void) {
+    const struct {
+        long long when;
+        int tz;
+        const char *want;
+    } cases[] = {
+        {1739440800, -330, "Date: Thu, 13 Feb 2025 04:30:00 -0530\r\n"},
+        {1739440800, 840, "Date: Fri, 14 Feb 2025 00:00:00 +1400\r\n"},
+        {0, 0, "Date: Thu, 1 Jan 1970 00:00:00 +0000\r\n"},
+        {951782399, 59, "Date: Tue, 29 Feb 2000 00:58:59 +0059\r\n"},
+    };
+    mailbars_buf out = {0};
+    mailbars_error err;
+    for (size_t i = 0; i < sizeof cases / sizeof *cases; i++) {
+        mailbars_message *m = new_msg();
+        mailbars_message_set_date(m, (time_t)cases[i].when, cases[i].tz);
+        mailbars_message_set_text(m, S("x"), &err);
+        CHECK(build(m, &out, &err) == 0 && strstr(out.data, cases[i].want) != NULL,
+              "date %zu: want %s in %s", i, cases[i].want, out.data ? out.data : "");
+        mailbars_message_free(m);
+    }
+    mailbars_buf_free(&out);
+}
+
 int main(void) {
+    test_dates();
     test_utf8_direct_path();
     test_base64();
     test_qp();
