@@ -784,6 +784,9 @@ mailbars_template *mailbars_compile(const mailbars_env *env, const char *src, si
             qsort(t->partials, t->npartials, sizeof *t->partials, partial_cmp);
     }
     comp_finish(&c);
+    for (uint32_t i = 0; i < t->npsites && !c.failed; i++)
+        if (t->psites[i].name)
+            t->psites[i].entry = mb_find_partial(t, t->psites[i].name, t->psites[i].name_len);
     if (c.failed || main < 0) {
         if (err && !err->code)
             mb_error(err, c.failed ? c.failed : MAILBARS_ERR_COMPILE, 0, 0, NULL);

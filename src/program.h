@@ -89,6 +89,9 @@ typedef struct mb_partial_site {
     const char *indent;
     size_t indent_len;
     int line, column;
+    /* a static name's registered partial, looked up once when the template is built (NULL:
+     * none; inline partials in scope still come first at render time) */
+    const struct mb_partial_entry *entry;
 } mb_partial_site;
 
 /* An inline partial declared in a program: visible while the program runs. */
@@ -191,6 +194,9 @@ extern const char *const mb_opcode_names[OP__COUNT];
 
 const mailbars_compile_ctx *mb_default_compile_ctx(void);
 const mailbars_render_ctx *mb_default_render_ctx(void);
+/* The registered partial called `name` in t's sorted table, or NULL. */
+const struct mb_partial_entry *mb_find_partial(const mailbars_template *t, const char *name,
+                                               size_t len);
 /* Replaces a render state's limits (the SES layer renders with each template's limits). */
 void mb_render_state_set_limits(mailbars_render_state *st, const mailbars_render_ctx *limits);
 int mb_env_register_builtin(mailbars_env *env, const char *name, mailbars_helper_fn fn,

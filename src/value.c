@@ -133,9 +133,11 @@ size_t mb_escape_scan(const unsigned char *p, size_t n) {
 
 /* Decimal form of a 64-bit integer; `out` needs 21 bytes; returns the length. */
 size_t mb_format_int(int64_t v, char *out) {
-    if (v >= 0 && v < 10) { /* @index, counts: most numbers printed are small */
-        out[0] = (char)('0' + v), out[1] = 0;
-        return 1;
+    if (v >= 0 && v < 100) { /* @index, counts: most numbers printed are small */
+        size_t n = v >= 10;
+        if (n) out[0] = (char)('0' + v / 10);
+        out[n] = (char)('0' + v % 10), out[n + 1] = 0;
+        return n + 1;
     }
     char tmp[24];
     size_t n = 0;

@@ -1272,8 +1272,7 @@ static int do_section(mailbars_render_state *st, const mb_frame *f, const mb_cal
 
 /* ---- partials ---- */
 
-static const mb_partial_entry *find_partial(const mailbars_template *t, const char *name,
-                                            size_t len) {
+const mb_partial_entry *mb_find_partial(const mailbars_template *t, const char *name, size_t len) {
     size_t lo = 0, hi = t->npartials;
     while (lo < hi) {
         size_t mid = (lo + hi) / 2;
@@ -1401,7 +1400,7 @@ static int do_partial(mailbars_render_state *st, const mb_frame *f, const mb_par
                     break;
                 }
             if (prog < 0) {
-                entry = find_partial(st->t, name, nlen);
+                entry = ps->name ? ps->entry : mb_find_partial(st->t, name, nlen);
                 if (entry) prog = entry->program;
             }
         }
