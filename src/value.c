@@ -222,22 +222,25 @@ size_t mb_utf8_check(const unsigned char *s, size_t len) {
 #endif
             continue;
         }
-        size_t n;
-        unsigned min;
-        if (c >= 0xC2 && c <= 0xDF)
-            n = 1, min = 0x80;
-        else if (c >= 0xE0 && c <= 0xEF)
-            n = 2, min = 0x800;
-        else if (c >= 0xF0 && c <= 0xF4)
-            n = 3, min = 0x10000;
-        else
+        /* the second byte's range depends on the lead (RFC 3629 table): that alone rules
+         * out overlongs, surrogates and code points past U+10FFFF */
+        unsigned lo = 0x80, hi = 0xBF, n;
+        if (c >= 0xC2 && c <= 0xDF) {
+            n = 1;
+        } else if (c >= 0xE0 && c <= 0xEF) {
+            n = 2;
+            if (c == 0xE0) lo = 0xA0;
+            if (c == 0xED) hi = 0x9F;
+        } else if (c >= 0xF0 && c <= 0xF4) {
+            n = 3;
+            if (c == 0xF0) lo = 0x90;
+            if (c == 0xF4) hi = 0x8F;
+        } else {
             return i;
-        unsigned cp = c & (0x3F >> n);
-        for (size_t j = 1; j <= n; j++) {
-            if (i + j >= len || (s[i + j] & 0xC0) != 0x80) return i;
-            cp = (cp << 6) | (s[i + j] & 0x3F);
         }
-        if (cp < min || cp > 0x10FFFF || (cp >= 0xD800 && cp <= 0xDFFF)) return i;
+        if (len - i <= n || s[i + 1] < lo || s[i + 1] > hi) return i;
+        for (unsigned j = 2; j <= n; j++)
+            if ((s[i + j] & 0xC0) != 0x80) return i;
         i += n + 1;
     }
     return len;

@@ -110,6 +110,62 @@ static void test_values(void) {
     mailbars_buf_free(&b);
 }
 
+/* The obvious decoder, kept as the reference for mb_utf8_check: decode, then reject
+ * overlongs, surrogates and code points past U+10FFFF. */
+static size_t utf8_check_ref(const unsigned char *s, size_t len) {
+    size_t i = 0;
+    while (i < len) {
+        unsigned c = s[i], n, min;
+        if (c < 0x80) {
+            i++;
+            continue;
+        }
+        if (c >= 0xC0 && c <= 0xDF)
+            n = 1, min = 0x80;
+        else if (c >= 0xE0 && c <= 0xEF)
+            n = 2, min = 0x800;
+        else if (c >= 0xF0 && c <= 0xF7)
+            n = 3, min = 0x10000;
+        else
+            return i;
+        unsigned cp = c & (0x3F >> n);
+        for (size_t j = 1; j <= n; j++) {
+            if (i + j >= len || (s[i + j] & 0xC0) != 0x80) return i;
+            cp = (cp << 6) | (s[i + j] & 0x3F);
+        }
+        if (cp < min || cp > 0x10FFFF || (cp >= 0xD800 && cp <= 0xDFFF)) return i;
+        i += n + 1;
+    }
+    return len;
+}
+
+/* Every lead byte against every second byte, with third and fourth bytes around the
+ * continuation range, whole and truncated, after an ASCII prefix. */
+static void test_utf8_exhaustive(void) {
+    static const unsigned char tails[] = {0x00, 0x41, 0x7F, 0x80, 0x8F, 0x90,
+                                          0x9F, 0xA0, 0xBF, 0xC0, 0xFF};
+    unsigned char buf[24];
+    long bad = 0, total = 0;
+    memset(buf, 'a', sizeof buf);
+    for (unsigned a = 0x80; a <= 0xFF; a++)
+        for (unsigned b = 0; b <= 0xFF; b++)
+            for (size_t t = 0; t < sizeof tails; t++)
+                for (size_t u = 0; u < sizeof tails; u++) {
+                    buf[17] = (unsigned char)a, buf[18] = (unsigned char)b;
+                    buf[19] = tails[t], buf[20] = tails[u];
+                    for (size_t len = 17; len <= 22; len++) {
+                        total++;
+                        if (mb_utf8_check(buf, len) != utf8_check_ref(buf, len)) bad++;
+                    }
+                }
+    checks++;
+    if (bad) {
+        failures++;
+        fprintf(stderr, "mb_utf8_check differs from the reference in %ld of %ld inputs\n", bad,
+                total);
+    }
+}
+
 static void test_utf8(void) {
     CHECK(mb_utf8_check((const unsigned char *)"h\xc3\xa9llo", 6) == 6);
     CHECK(mb_utf8_check((const unsigned char *)"ab\xc3", 3) == 2);           /* truncated */
@@ -125,6 +181,7 @@ int main(void) {
     test_buf();
     test_values();
     test_utf8();
+    test_utf8_exhaustive();
     printf("unit: %d passed, %d failed\n", checks - failures, failures);
     return failures ? 1 : 0;
 }
