@@ -656,8 +656,11 @@ static int64_t compile_program(comp *c, mb_arena *a, const ast_node *prog) {
     dst->simple = !dst->ninline && !c->failed;
     for (uint32_t k = 0; k < dst->ncode && dst->simple; k++) {
         const mb_insn *in = &dst->code[k];
+        const mb_path *pa =
+            in->op == OP_OUT_PATH ? &((const mb_path *)c->paths.items)[in->b] : NULL;
         dst->simple = in->op == OP_TEXT || (in->op == OP_END && k + 1 == dst->ncode) ||
-                      (in->op == OP_OUT_PATH && ((const mb_path *)c->paths.items)[in->b].fast);
+                      (pa && (pa->fast || (pa->kind == PATH_THIS && !pa->depth) ||
+                              (mb_path_is_index(pa) && (in->flags & OUTF_ESCAPE))));
     }
     return c->failed ? -1 : idx;
 }

@@ -5,6 +5,7 @@
 
 #include "arena.h"
 #include <stdint.h>
+#include <string.h>
 
 typedef enum mb_opcode {
 #define X(name, operands, doc) OP_##name,
@@ -59,6 +60,12 @@ typedef struct mb_path {
     int line, column;     /* 1-based line, 0-based column (handlebars.js loc) */
 } mb_path;
 
+/* 1 for a plain `@index` (escaped, it prints the iteration's number as digits). */
+static inline int mb_path_is_index(const mb_path *p) {
+    return p->kind == PATH_DATA && !p->depth && p->nparts == 1 && p->parts[0].len == 5 &&
+           !memcmp(p->parts[0].key, "index", 5);
+}
+
 /* A helper invocation or block: name, helper, params (pushed before the instruction), hash
  * keys (their values pushed after the params), programs. */
 typedef struct mb_callsite {
@@ -107,8 +114,8 @@ typedef struct mb_prog {
     uint32_t ninline;
     mb_inline *inlines;
     uint32_t max_stack; /* values this program may push at once */
-    /* only TEXT and OUT_PATH over plain paths from `this`, no inline partials: `each` runs
-     * such a body inline per item (vm.c each_simple) */
+    /* only TEXT and OUT_PATH over plain paths from `this` (or `this` itself, or an escaped
+     * @index), no inline partials: `each` runs such a body inline per item (vm.c each_simple) */
     uint8_t simple;
 } mb_prog;
 

@@ -1101,7 +1101,8 @@ static int count_iteration(mailbars_render_state *st) {
  * path finds a string. Returns 1 when it did; 0 when something else was met (a number, a
  * missing value, no room in the step budget), with nothing written, so that exec runs the
  * item; or -1 with *rc set when the output failed as exec's would have. */
-static int each_simple(mailbars_render_state *st, const mb_prog *body, json_t *item, int *rc) {
+static int each_simple(mailbars_render_state *st, const mb_prog *body, json_t *item, size_t index,
+                       int have_data, int *rc) {
     const mailbars_template *t = st->t;
     mailbars_buf *b = st->cur;
     size_t mark = b->len;
@@ -1114,6 +1115,12 @@ static int each_simple(mailbars_render_state *st, const mb_prog *body, json_t *i
             continue;
         }
         const mb_path *p = &t->paths[pc->b];
+        if (p->kind == PATH_DATA) { /* @index, escaped */
+            char num[24];
+            if (!have_data) goto general;
+            if ((*rc = out_write(st, b, num, mb_format_int((int64_t)index, num)))) return -1;
+            continue;
+        }
         json_t *j = item;
         for (uint32_t i = 0; i < p->nparts; i++) {
             if (!j || !json_is_object(j)) goto general;
@@ -1154,7 +1161,7 @@ static int run_each(mailbars_render_state *st, const mb_frame *f, const mb_calls
             if ((rc = count_iteration(st))) break;
             json_t *item = json_array_get(j, i);
             if (body) {
-                int done = each_simple(st, body, item, &rc);
+                int done = each_simple(st, body, item, i, dp != NULL, &rc);
                 if (done) {
                     (*n)++;
                     num_break(st);
