@@ -417,8 +417,11 @@ int mailbars_message_write(mailbars_message *m, mailbars_buf *out, mailbars_erro
             }
             size_t bl = strlen(boundary);
             int found = 0;
+            /* a generated boundary starts with "=_", which quoted-printable and base64 never
+             * write (RFC 2045 6.7 note 4): only a 7bit body, or a chosen boundary, can hold it */
             for (int k = 0; k < 2; k++)
-                found |= memmem(m->body[k].data, m->body[k].len, boundary, bl) != NULL;
+                if (m->boundary[0] || cte[k] == CTE_7BIT)
+                    found |= memmem(m->body[k].data, m->body[k].len, boundary, bl) != NULL;
             if (!found) break;
             if (m->boundary[0] || tries > 8) {
                 rc = mb_error(err, MAILBARS_ERR_BOUNDARY, 0, 0,
