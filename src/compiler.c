@@ -621,6 +621,37 @@ static void mark_final_run(pcode *p) {
     for (uint32_t i = last + 1; i < p->code.len; i++) code[i].flags |= OUTF_NOSUM;
 }
 
+/* Whether `each` may run program p inline (vm.c simple_run): text; output of a plain path
+ * from `this`, of `this`, or of an escaped @index; and {{#if x}}/{{#unless x}} on a plain path
+ * whose programs are simple too (they were compiled before p). */
+static int is_simple(const comp *c, const mb_prog *p) {
+    const mb_path *paths = c->paths.items;
+    const mb_callsite *calls = c->calls.items;
+    const mb_prog *progs = c->progs.items;
+    for (uint32_t k = 0; k < p->ncode; k++) {
+        const mb_insn *in = &p->code[k];
+        if (in->op == OP_TEXT || (in->op == OP_END && k + 1 == p->ncode)) continue;
+        if (in->op == OP_OUT_PATH) {
+            const mb_path *pa = &paths[in->b];
+            if (pa->fast || (pa->kind == PATH_THIS && !pa->depth) ||
+                (mb_path_is_index(pa) && (in->flags & OUTF_ESCAPE)))
+                continue;
+            return 0;
+        }
+        if (in->op == OP_PUSH_PATH && paths[in->b].fast && k + 1 < p->ncode &&
+            (in[1].op == OP_IF || in[1].op == OP_UNLESS)) {
+            const mb_callsite *cs = &calls[in[1].b];
+            if ((cs->fn >= 0 && !progs[cs->fn].simple) ||
+                (cs->inverse >= 0 && !progs[cs->inverse].simple))
+                return 0;
+            k++;
+            continue;
+        }
+        return 0;
+    }
+    return 1;
+}
+
 /* Compiles one Program node into a new program; returns its index or -1. */
 static int64_t compile_program(comp *c, mb_arena *a, const ast_node *prog) {
     if (c->failed) return -1;
@@ -653,15 +684,7 @@ static int64_t compile_program(comp *c, mb_arena *a, const ast_node *prog) {
     dst->inlines = p.inlines.items;
     dst->ninline = p.inlines.len;
     dst->max_stack = p.max_sp;
-    dst->simple = !dst->ninline && !c->failed;
-    for (uint32_t k = 0; k < dst->ncode && dst->simple; k++) {
-        const mb_insn *in = &dst->code[k];
-        const mb_path *pa =
-            in->op == OP_OUT_PATH ? &((const mb_path *)c->paths.items)[in->b] : NULL;
-        dst->simple = in->op == OP_TEXT || (in->op == OP_END && k + 1 == dst->ncode) ||
-                      (pa && (pa->fast || (pa->kind == PATH_THIS && !pa->depth) ||
-                              (mb_path_is_index(pa) && (in->flags & OUTF_ESCAPE))));
-    }
+    dst->simple = !dst->ninline && !c->failed && is_simple(c, dst);
     return c->failed ? -1 : idx;
 }
 

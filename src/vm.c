@@ -1097,18 +1097,21 @@ static int count_iteration(mailbars_render_state *st) {
     return MAILBARS_OK;
 }
 
-/* Runs a `simple` body (TEXT and plain OUT_PATH only) for one item, as exec would when every
- * path finds a string. Returns 1 when it did; 0 when something else was met (a number, a
- * missing value, no room in the step budget), with nothing written, so that exec runs the
- * item; or -1 with *rc set when the output failed as exec's would have. */
-static int each_simple(mailbars_render_state *st, const mb_prog *body, json_t *item, size_t index,
-                       int have_data, int *rc) {
+/* Runs a `simple` program for one item as exec would when every path finds what the simple
+ * route handles (a string to print, any value to test). `lvl` is how many execs deep the
+ * general route would be. Returns 1 when it ran; 0 when something else was met (a number, a
+ * missing value, a budget too close to its limit) so that exec must run the item (the caller
+ * rolls back); -1 with *rc set when the output failed as exec's would have. Steps are taken
+ * before the program runs, so a nested program sees what is left, as under exec. */
+static int simple_run(mailbars_render_state *st, const mb_prog *prog, json_t *item, size_t index,
+                      int have_data, unsigned lvl, int *rc) {
     const mailbars_template *t = st->t;
     mailbars_buf *b = st->cur;
-    size_t mark = b->len;
-    if (st->steps <= body->ncode || st->call_depth >= st->rctx.limits[MAILBARS_LIMIT_CALL_DEPTH])
+    if (st->steps <= prog->ncode ||
+        st->call_depth + lvl > st->rctx.limits[MAILBARS_LIMIT_CALL_DEPTH])
         return 0;
-    for (const mb_insn *pc = body->code; pc->op != OP_END; pc++) {
+    st->steps -= prog->ncode - 1; /* exec's NEXT after every instruction but END */
+    for (const mb_insn *pc = prog->code; pc->op != OP_END; pc++) {
         if (pc->op == OP_TEXT) {
             const mb_text *tx = &t->texts[pc->b];
             if ((*rc = out_write(st, b, tx->s, tx->len))) return -1;
@@ -1117,26 +1120,47 @@ static int each_simple(mailbars_render_state *st, const mb_prog *body, json_t *i
         const mb_path *p = &t->paths[pc->b];
         if (p->kind == PATH_DATA) { /* @index, escaped */
             char num[24];
-            if (!have_data) goto general;
+            if (!have_data) return 0;
             if ((*rc = out_write(st, b, num, mb_format_int((int64_t)index, num)))) return -1;
             continue;
         }
-        json_t *j = item;
+        json_t *j = item; /* lookup_fast_json from the item */
         for (uint32_t i = 0; i < p->nparts; i++) {
-            if (!j || !json_is_object(j)) goto general;
-            j = obj_get(j, &p->parts[i]);
+            if (!j || !json_is_object(j)) return 0;
+            if (!(j = obj_get(j, &p->parts[i]))) break;
         }
-        if (!j || !json_is_string(j)) goto general;
+        if (pc->op == OP_PUSH_PATH) { /* the condition of the IF or UNLESS that follows */
+            mb_val v = vjson(j);
+            int truthy = val_truthy(&v);
+            pc++;
+            const mb_callsite *cs = &t->calls[pc->b];
+            int32_t run = truthy != (pc->op == OP_UNLESS) ? cs->fn : cs->inverse;
+            if (run >= 0) {
+                int r = simple_run(st, &t->progs[run], item, index, have_data, lvl + 1, rc);
+                if (r <= 0) return r;
+            }
+            continue;
+        }
+        if (!j || !json_is_string(j)) return 0;
         *rc = (pc->flags & OUTF_ESCAPE)
                   ? out_escaped(st, b, json_string_value(j), json_string_length(j))
                   : out_write(st, b, json_string_value(j), json_string_length(j));
         if (*rc) return -1;
     }
-    st->steps -= body->ncode - 1; /* exec's NEXT after every instruction but END */
     return 1;
-general:
-    b->len = mark;
-    return 0;
+}
+
+/* An `each` item through simple_run, or 0 with everything rolled back for exec to run it. */
+static int each_simple(mailbars_render_state *st, const mb_prog *body, json_t *item, size_t index,
+                       int have_data, int *rc) {
+    size_t mark = st->cur->len;
+    uint64_t steps = st->steps;
+    int r = simple_run(st, body, item, index, have_data, 1, rc);
+    if (r == 0) {
+        st->cur->len = mark;
+        st->steps = steps;
+    }
+    return r;
 }
 
 /* handlebars.js's built-in each over v; returns MAILBARS_OK and sets *n to the iterations. */

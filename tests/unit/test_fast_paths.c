@@ -33,6 +33,53 @@ static void run_case(mailbars_render_state *st, const tcase *c, size_t i, int ro
     }
 }
 
+/* The smallest value of limit `which` that lets `tpl` render `data` (searched up to 100,000),
+ * and through *code the status one below it gives. */
+static uint64_t min_limit(const char *tpl, const char *data, mailbars_limit which, int *code) {
+    mailbars_error err;
+    mailbars_template *t = mailbars_compile(NULL, tpl, strlen(tpl), NULL, &err);
+    json_t *d = json_loads(data, 0, NULL);
+    uint64_t lo = 1, hi = 100000;
+    while (lo < hi) {
+        uint64_t mid = lo + (hi - lo) / 2;
+        mailbars_render_ctx *rc = mailbars_render_ctx_new();
+        mailbars_render_ctx_set_limit(rc, which, mid);
+        mailbars_render_state *st = mailbars_render_state_new(rc);
+        if (mailbars_render(st, t, d, NULL, &err) == MAILBARS_OK)
+            hi = mid;
+        else
+            lo = mid + 1, *code = err.code;
+        mailbars_render_state_free(st);
+        mailbars_render_ctx_free(rc);
+    }
+    json_decref(d);
+    mailbars_template_free(t);
+    return lo;
+}
+
+/* Inline `each` bodies spend steps and call depth exactly as exec does: the same template
+ * needs the same limits whether its items take the inline route (strings) or exec (numbers). */
+static void test_limits_match(void) {
+    const char *tpl =
+        "{{#each xs}}<{{#if a}}{{n}}{{#unless b}}!{{/unless}}{{else}}-{{/if}}>{{/each}}";
+    const char *strs = "{\"xs\":[{\"a\":1,\"n\":\"x\"},{\"a\":0,\"n\":\"y\"},"
+                       "{\"a\":1,\"b\":1,\"n\":\"z\"}]}";
+    const char *nums = "{\"xs\":[{\"a\":1,\"n\":1},{\"a\":0,\"n\":2},"
+                       "{\"a\":1,\"b\":1,\"n\":3}]}";
+    const mailbars_limit which[] = {MAILBARS_LIMIT_STEPS, MAILBARS_LIMIT_CALL_DEPTH};
+    for (int k = 0; k < 2; k++) {
+        int c1 = 0, c2 = 0;
+        uint64_t a = min_limit(tpl, strs, which[k], &c1), b = min_limit(tpl, nums, which[k], &c2);
+        checks++;
+        if (a != b || c1 != c2 || !c1) {
+            failures++;
+            fprintf(stderr,
+                    "limit %d: inline route needs %llu (status %d), exec %llu (status %d)\n",
+                    (int)which[k], (unsigned long long)a, c1, (unsigned long long)b, c2);
+        }
+    }
+}
+
 int main(int argc, char **argv) {
     if (argc != 2) {
         fprintf(stderr, "usage: test_fast_paths fast_paths.jsonl\n");
@@ -95,6 +142,7 @@ int main(int argc, char **argv) {
         mailbars_template_free(t);
     }
     mailbars_render_state_free(st);
+    test_limits_match();
     for (size_t i = 0; i < n; i++) {
         mailbars_template_free(cases[i].tpl);
         json_decref(cases[i].root);
