@@ -188,6 +188,7 @@ static int64_t add_path(comp *c, const ast_node *n, int head) {
     }
     p.nparts = (uint32_t)np;
     p.fast = p.kind == PATH_CTX && !p.depth && !p.compat && !p.strict_chain && !p.strict_terminal;
+    p.fast_up = p.kind == PATH_CTX && p.depth && !p.compat && !p.strict_chain && !p.strict_terminal;
     if (np) {
         p.parts = mb_arena_alloc(&c->t->arena, np * sizeof *p.parts);
         if (!p.parts) return nomem(c), -1;
@@ -622,8 +623,8 @@ static void mark_final_run(pcode *p) {
 }
 
 /* Whether `each` may run program p inline (vm.c simple_run): text; output of a plain path
- * from `this`, of `this`, or of an escaped @index; and {{#if x}}/{{#unless x}} on a plain path
- * whose programs are simple too (they were compiled before p). */
+ * (from `this` or ../), of `this`, or of an escaped @index; and {{#if x}}/{{#unless x}} on a
+ * plain path whose programs are simple too (they were compiled before p). */
 static int is_simple(const comp *c, const mb_prog *p) {
     const mb_path *paths = c->paths.items;
     const mb_callsite *calls = c->calls.items;
@@ -633,13 +634,13 @@ static int is_simple(const comp *c, const mb_prog *p) {
         if (in->op == OP_TEXT || (in->op == OP_END && k + 1 == p->ncode)) continue;
         if (in->op == OP_OUT_PATH) {
             const mb_path *pa = &paths[in->b];
-            if (pa->fast || (pa->kind == PATH_THIS && !pa->depth) ||
+            if (pa->fast || pa->fast_up || (pa->kind == PATH_THIS && !pa->depth) ||
                 (mb_path_is_index(pa) && (in->flags & OUTF_ESCAPE)))
                 continue;
             return 0;
         }
-        if (in->op == OP_PUSH_PATH && paths[in->b].fast && k + 1 < p->ncode &&
-            (in[1].op == OP_IF || in[1].op == OP_UNLESS)) {
+        if (in->op == OP_PUSH_PATH && (paths[in->b].fast || paths[in->b].fast_up) &&
+            k + 1 < p->ncode && (in[1].op == OP_IF || in[1].op == OP_UNLESS)) {
             const mb_callsite *cs = &calls[in[1].b];
             if ((cs->fn >= 0 && !progs[cs->fn].simple) ||
                 (cs->inverse >= 0 && !progs[cs->inverse].simple))

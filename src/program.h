@@ -51,6 +51,7 @@ typedef struct mb_path {
     uint8_t strict_chain;    /* strict/assumeObjects: a missing intermediate is an error */
     uint8_t compat;          /* first segment searched up the context stack */
     uint8_t fast;            /* plain a.b.c from `this`: objects walked directly by the VM */
+    uint8_t fast_up;         /* plain ../a.b (any depth): inline `each` bodies walk it too */
     uint16_t depth;          /* ../ count (contexts) or @../ count (data frames) */
     uint16_t bp_depth;       /* block param: program levels up */
     uint16_t bp_index;       /* block param: index in that level */
@@ -114,8 +115,7 @@ typedef struct mb_prog {
     uint32_t ninline;
     mb_inline *inlines;
     uint32_t max_stack; /* values this program may push at once */
-    /* only TEXT and OUT_PATH over plain paths from `this` (or `this` itself, or an escaped
-     * @index), no inline partials: `each` runs such a body inline per item (vm.c each_simple) */
+    /* what `each` can run inline per item (compiler.c is_simple, vm.c simple_run) */
     uint8_t simple;
 } mb_prog;
 

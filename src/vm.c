@@ -1103,8 +1103,8 @@ static int count_iteration(mailbars_render_state *st) {
  * missing value, a budget too close to its limit) so that exec must run the item (the caller
  * rolls back); -1 with *rc set when the output failed as exec's would have. Steps are taken
  * before the program runs, so a nested program sees what is left, as under exec. */
-static int simple_run(mailbars_render_state *st, const mb_prog *prog, json_t *item, size_t index,
-                      int have_data, unsigned lvl, int *rc) {
+static int simple_run(mailbars_render_state *st, const mb_frame *f, const mb_prog *prog,
+                      json_t *item, size_t index, int have_data, unsigned lvl, int *rc) {
     const mailbars_template *t = st->t;
     mailbars_buf *b = st->cur;
     if (st->steps <= prog->ncode ||
@@ -1124,7 +1124,20 @@ static int simple_run(mailbars_render_state *st, const mb_prog *prog, json_t *it
             if ((*rc = out_write(st, b, num, mb_format_int((int64_t)index, num)))) return -1;
             continue;
         }
-        json_t *j = item; /* lookup_fast_json from the item */
+        json_t *j = item; /* lookup_fast_json from the item, or from the frame ../ names */
+        if (p->depth) {
+            /* the item's frame links below f unless the item equals f's object in JavaScript
+             * (depth_link): only that object itself, or the string "[object Object]"; an
+             * {{#if}} frame inside links the same way */
+            if (!f->dctx || !json_is_object(f->dctx) || item == f->dctx ||
+                (item && json_is_string(item) && json_string_length(item) == 15 &&
+                 !memcmp(json_string_value(item), "[object Object]", 15)))
+                return 0;
+            const mb_frame *d = f;
+            for (unsigned k = 1; k < p->depth && d; k++) d = d->up;
+            if (!d) return 0;
+            j = d->dctx;
+        }
         for (uint32_t i = 0; i < p->nparts; i++) {
             if (!j || !json_is_object(j)) return 0;
             if (!(j = obj_get(j, &p->parts[i]))) break;
@@ -1136,7 +1149,7 @@ static int simple_run(mailbars_render_state *st, const mb_prog *prog, json_t *it
             const mb_callsite *cs = &t->calls[pc->b];
             int32_t run = truthy != (pc->op == OP_UNLESS) ? cs->fn : cs->inverse;
             if (run >= 0) {
-                int r = simple_run(st, &t->progs[run], item, index, have_data, lvl + 1, rc);
+                int r = simple_run(st, f, &t->progs[run], item, index, have_data, lvl + 1, rc);
                 if (r <= 0) return r;
             }
             continue;
@@ -1151,11 +1164,11 @@ static int simple_run(mailbars_render_state *st, const mb_prog *prog, json_t *it
 }
 
 /* An `each` item through simple_run, or 0 with everything rolled back for exec to run it. */
-static int each_simple(mailbars_render_state *st, const mb_prog *body, json_t *item, size_t index,
-                       int have_data, int *rc) {
+static int each_simple(mailbars_render_state *st, const mb_frame *f, const mb_prog *body,
+                       json_t *item, size_t index, int have_data, int *rc) {
     size_t mark = st->cur->len;
     uint64_t steps = st->steps;
-    int r = simple_run(st, body, item, index, have_data, 1, rc);
+    int r = simple_run(st, f, body, item, index, have_data, 1, rc);
     if (r == 0) {
         st->cur->len = mark;
         st->steps = steps;
@@ -1185,7 +1198,7 @@ static int run_each(mailbars_render_state *st, const mb_frame *f, const mb_calls
             if ((rc = count_iteration(st))) break;
             json_t *item = json_array_get(j, i);
             if (body) {
-                int done = each_simple(st, body, item, i, dp != NULL, &rc);
+                int done = each_simple(st, f, body, item, i, dp != NULL, &rc);
                 if (done) {
                     (*n)++;
                     num_break(st);
