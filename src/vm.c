@@ -1154,6 +1154,13 @@ static int simple_run(mailbars_render_state *st, const mb_frame *f, const mb_pro
             }
             continue;
         }
+        if (j && json_is_integer(j) && (pc->flags & OUTF_ESCAPE)) { /* String(n) */
+            json_int_t x = json_integer_value(j);
+            char num[24];
+            if (x > 9007199254740992LL || x < -9007199254740992LL) return 0;
+            if ((*rc = out_write(st, b, num, mb_format_int(x, num)))) return -1;
+            continue;
+        }
         if (!j || !json_is_string(j)) return 0;
         *rc = (pc->flags & OUTF_ESCAPE)
                   ? out_escaped(st, b, json_string_value(j), json_string_length(j))
@@ -1606,6 +1613,16 @@ dispatch:
                          : out_write(st, st->cur, json_string_value(fj), json_string_length(fj));
                 if (rc) goto done;
                 NEXT;
+            }
+            if (fj && json_is_integer(fj) && (pc->flags & OUTF_ESCAPE)) {
+                /* an escaped integer is String(n): digits, nothing to escape, no JS sum */
+                json_int_t x = json_integer_value(fj);
+                if (x <= 9007199254740992LL && x >= -9007199254740992LL) {
+                    char num[24];
+                    num_break(st);
+                    if ((rc = out_write(st, st->cur, num, mb_format_int(x, num)))) goto done;
+                    NEXT;
+                }
             }
             v = vjson(fj);
         } else if ((rc = lookup(st, p, f, &v))) {
