@@ -95,7 +95,7 @@ int main(int argc, char **argv) {
     char line[1 << 14];
     while (n < 64 && fgets(line, sizeof line, f)) {
         json_error_t je;
-        json_t *root = json_loads(line, JSON_ALLOW_NUL, &je);
+        json_t *root = json_loads(line, JSON_ALLOW_NUL, &je); /* integers stay integers */
         if (!root) {
             fprintf(stderr, "%s:%d: %s\n", argv[1], je.line, je.text);
             return 1;
