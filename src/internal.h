@@ -10,10 +10,12 @@
 
 #if defined(__GNUC__)
 #define MB_LIKELY(x) __builtin_expect(!!(x), 1)
+#define MB_ALWAYS_INLINE __attribute__((always_inline))
 #define MB_UNLIKELY(x) __builtin_expect(!!(x), 0)
 #define MB_PRINTF(a, b) __attribute__((format(printf, a, b)))
 #else
 #define MB_LIKELY(x) (x)
+#define MB_ALWAYS_INLINE
 #define MB_UNLIKELY(x) (x)
 #define MB_PRINTF(a, b)
 #endif

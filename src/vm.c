@@ -1104,7 +1104,13 @@ static int count_iteration(mailbars_render_state *st) {
  * rolls back); -1 with *rc set when the output failed as exec's would have. Steps are taken
  * before the program runs, so a nested program sees what is left, as under exec. */
 static int simple_run(mailbars_render_state *st, const mb_frame *f, const mb_prog *prog,
-                      json_t *item, size_t index, int have_data, unsigned lvl, int *rc) {
+                      json_t *item, size_t index, int have_data, unsigned lvl, int *rc);
+
+/* simple_run's body: inlined into `each`'s loop for the item's own program, called out of
+ * line for the programs of {{#if}} blocks inside it. */
+static inline MB_ALWAYS_INLINE int simple_body(mailbars_render_state *st, const mb_frame *f,
+                                               const mb_prog *prog, json_t *item, size_t index,
+                                               int have_data, unsigned lvl, int *rc) {
     const mailbars_template *t = st->t;
     mailbars_buf *b = st->cur;
     if (st->steps <= prog->ncode ||
@@ -1170,12 +1176,17 @@ static int simple_run(mailbars_render_state *st, const mb_frame *f, const mb_pro
     return 1;
 }
 
+static int simple_run(mailbars_render_state *st, const mb_frame *f, const mb_prog *prog,
+                      json_t *item, size_t index, int have_data, unsigned lvl, int *rc) {
+    return simple_body(st, f, prog, item, index, have_data, lvl, rc);
+}
+
 /* An `each` item through simple_run, or 0 with everything rolled back for exec to run it. */
 static int each_simple(mailbars_render_state *st, const mb_frame *f, const mb_prog *body,
                        json_t *item, size_t index, int have_data, int *rc) {
     size_t mark = st->cur->len;
     uint64_t steps = st->steps;
-    int r = simple_run(st, f, body, item, index, have_data, 1, rc);
+    int r = simple_body(st, f, body, item, index, have_data, 1, rc);
     if (r == 0) {
         st->cur->len = mark;
         st->steps = steps;
