@@ -1,5 +1,6 @@
 /* Options shared by render, check and bulk, and the diagnostic printer. */
 #include "common.h"
+#include <errno.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
@@ -56,8 +57,9 @@ static int parse_limit(const char *cmd, cli_opts *o, const char *v) {
     }
     const char *n = eq + 1;
     char *end = NULL;
+    errno = 0;
     unsigned long long val = *n >= '0' && *n <= '9' ? strtoull(n, &end, 10) : 0;
-    if (!end || *end) {
+    if (!end || *end || errno == ERANGE) {
         fprintf(stderr, "mailbars %s: --limit %s needs a whole number (0: no limit), not '%s'\n",
                 cmd, limit_names[which], n);
         return -1;

@@ -558,7 +558,7 @@ def test_limits():
     check(rc == 1 and "output" in err and out == b"", "--limit output: a render failure", (rc, err))
     rc, out, err = run(["render", tpl, data, "--limit", "nesting=0", "--limit", "steps=1"])
     check(rc == 1 and "step" in err, "--limit steps=1: a render failure", (rc, err))
-    for bad in ["bogus=1", "steps", "steps=-1", "steps=1k", "steps="]:
+    for bad in ["bogus=1", "steps", "steps=-1", "steps=1k", "steps=", "steps=99999999999999999999"]:
         rc, out, err = run(["render", tpl, data, "--limit", bad])
         check(rc == 64 and "--limit" in err, "bad --limit %s: usage error 64" % bad, (rc, err))
     recs = os.path.join(work, "recs.jsonl")
