@@ -140,13 +140,15 @@ int mb_qp_encode(const char *src, size_t len, unsigned flags, mailbars_buf *out)
         if (k == QP_WS) goto encode; /* trailing whitespace */
     encode:
         if (col + 3 > QP_ROOM) goto soft;
-        /* This byte and the encoded bytes after it, while they fit the line. */
-        do {
-            memcpy(d, qp_enc[c], 4); /* "=XY" and a byte the next write covers */
-            d += 3;
-            col += 3;
-            i++;
-        } while (i < len && col + 3 <= QP_ROOM && qp_class[c = s[i]] == QP_ENC && col != 0);
+        /* This byte and the encoded bytes after it, as many as fit the line. */
+        {
+            size_t fit = (QP_ROOM - col) / 3, end = len - i < fit ? len : i + fit, i0 = i;
+            do {
+                memcpy(d, qp_enc[c], 4); /* "=XY" and a byte the next write covers */
+                d += 3;
+            } while (++i < end && qp_class[c = s[i]] == QP_ENC);
+            col += 3 * (i - i0);
+        }
         continue;
     soft:
         d[0] = '=';
