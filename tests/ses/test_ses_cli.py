@@ -170,13 +170,18 @@ def test_render_examples():
         check(norm(html) == norm(h), where + ": html equals handlebars.js", (html, h))
 
 
-def test_render_failures():
-    work = os.path.join(ARGS.work, "render")
+def my_template_and_data(sub, name, text):
+    """The MyTemplate example and a data file `name` holding `text` in work dir `sub`."""
+    work = os.path.join(ARGS.work, sub)
     os.makedirs(work, exist_ok=True)
-    tpl = os.path.join(ARGS.examples, "MyTemplate.json")
-    data = os.path.join(work, "partial-data.json")
+    data = os.path.join(work, name)
     with open(data, "w") as f:
-        f.write('{"name": "Alejandro"}')
+        f.write(text)
+    return work, os.path.join(ARGS.examples, "MyTemplate.json"), data
+
+
+def test_render_failures():
+    work, tpl, data = my_template_and_data("render", "partial-data.json", '{"name": "Alejandro"}')
     rc, out, err = run(["render", tpl, data])
     check(rc == 1, "missing attribute: exit 1", (rc, err))
     check(out == b"", "missing attribute: nothing on stdout")
@@ -543,12 +548,8 @@ def test_check():
 
 
 def test_limits():
-    work = os.path.join(ARGS.work, "limits")
-    os.makedirs(work, exist_ok=True)
-    tpl = os.path.join(ARGS.examples, "MyTemplate.json")
-    data = os.path.join(work, "deep.json")
-    with open(data, "w") as f:
-        f.write('{"name": "A",\n "favoriteanimal": "cat", "x": [[[1]]]}')
+    work, tpl, data = my_template_and_data(
+        "limits", "deep.json", '{"name": "A",\n "favoriteanimal": "cat", "x": [[[1]]]}')
     rc, out, err = run(["render", tpl, data])
     check(rc == 0, "deep data renders with the default limits", (rc, err))
     rc, out, err = run(["render", tpl, data, "--limit", "json-depth=3"])
