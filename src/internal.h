@@ -71,6 +71,14 @@ static inline unsigned mb_esc_mask16(__m128i v) {
 }
 #endif
 
+/* 1 with *x set when j is a jansson integer that JavaScript holds exactly (|x| <= 2^53), so
+ * that String(x) is its decimal digits; past that JavaScript sees the nearest double. */
+static inline int mb_js_int(const json_t *j, json_int_t *x) {
+    if (!j || !json_is_integer(j)) return 0;
+    *x = json_integer_value(j);
+    return *x <= 9007199254740992LL && *x >= -9007199254740992LL;
+}
+
 /* Decimal form of an integer; `out` needs 21 bytes; returns the length. */
 size_t mb_format_int(int64_t v, char *out);
 

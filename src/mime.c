@@ -272,23 +272,9 @@ static int write_date(mailbars_buf *out, time_t when, int tz) {
 enum { CTE_7BIT, CTE_QP, CTE_B64 };
 static const char *const cte_name[] = {"7bit", "quoted-printable", "base64"};
 
-/* 1 when converted bytes can go as 7bit: ASCII, no NUL, lines <= 998 (breaks are CRLF). */
+/* 1 when text can go as 7bit: ASCII, no NUL, lines <= 998. LF, CR and CRLF each end a line,
+ * so the text may be checked before or after its breaks are made CRLF. */
 static int fits_7bit(const unsigned char *p, size_t n) {
-    size_t line = 0;
-    for (size_t i = 0; i < n; i++) {
-        unsigned char c = p[i];
-        if (c >= 0x80 || c == 0) return 0;
-        if (c == '\n')
-            line = 0;
-        else if (c != '\r' && ++line > MB_LINE_MAX)
-            return 0;
-        if (c == '\r' && (i + 1 >= n || p[i + 1] != '\n')) return 0;
-    }
-    return 1;
-}
-
-/* fits_7bit for text whose breaks are not CRLF yet: LF, CR and CRLF each end a line. */
-static int fits_7bit_any_breaks(const unsigned char *p, size_t n) {
     size_t line = 0;
     for (size_t i = 0; i < n; i++) {
         unsigned char c = p[i];
@@ -311,32 +297,6 @@ static size_t crlf_length(const char *s, size_t len) {
     return n;
 }
 
-/* A UTF-8 body as 7bit or quoted-printable (MAILBARS_ENC_AUTO may still pick base64), straight
- * from the caller's text: QP's text mode writes every line break as CRLF itself, so the copy
- * that normalizes breaks is only made for 7bit and base64. Chooses exactly as the general
- * path does on normalized text. */
-static int encode_utf8_text(mailbars_message *m, const char *src, size_t srclen, mailbars_buf *body,
-                            int *cte, mailbars_error *err) {
-    mailbars_encoding enc = m->enc;
-    int rc;
-    if (enc == MAILBARS_ENC_AUTO && fits_7bit_any_breaks((const unsigned char *)src, srclen)) {
-        *cte = CTE_7BIT;
-        rc = normalize_breaks(src, srclen, body);
-    } else {
-        *cte = CTE_QP;
-        rc = mb_qp_encode(src, srclen, MB_QP_TEXT, body);
-        /* auto: base64 when it is shorter (only possible past the length of the raw text) */
-        if (!rc && enc == MAILBARS_ENC_AUTO && body->len > mb_base64_encoded_len(srclen, 76) &&
-            body->len > mb_base64_encoded_len(crlf_length(src, srclen), 76)) {
-            mailbars_buf_reset(body);
-            rc = normalize_breaks(src, srclen, &m->conv);
-            if (!rc) rc = mailbars_base64_encode(m->conv.data, m->conv.len, 76, body);
-            *cte = CTE_B64;
-        }
-    }
-    return rc ? mb_error(err, MAILBARS_ERR_NOMEM, 0, 0, NULL) : MAILBARS_OK;
-}
-
 /* Converts and encodes part k into m->body[k] (no final line break: the caller adds the one
  * its context needs); returns its CTE in *cte. */
 static int encode_part(mailbars_message *m, int k, int *cte, mailbars_error *err) {
@@ -346,41 +306,46 @@ static int encode_part(mailbars_message *m, int k, int *cte, mailbars_error *err
     mailbars_buf_reset(body);
     const char *src = m->part[k].data ? m->part[k].data : "";
     size_t srclen = m->part[k].len;
-    int rc;
-    if (mb_charset_is_utf8(&m->cs) && m->enc != MAILBARS_ENC_BASE64)
-        return encode_utf8_text(m, src, srclen, body, cte, err);
+    int rc = MAILBARS_OK;
     /* Line breaks become CRLF: in the converted bytes when the charset keeps ASCII (so error
-     * offsets are those of the caller's text), else before converting (e.g. UTF-16). */
-    if (mb_charset_is_utf8(&m->cs)) {
-        rc = normalize_breaks(src, srclen, conv);
-    } else if (m->cs.ascii_compatible) {
+     * offsets are those of the caller's text), else before converting (e.g. UTF-16). UTF-8
+     * text is used as it is (`raw`): quoted-printable's text mode writes every break as CRLF
+     * itself, so only 7bit and base64 bodies need the normalized copy. */
+    int raw = mb_charset_is_utf8(&m->cs);
+    if (!raw && m->cs.ascii_compatible) {
         rc = mb_charset_encode(&m->cs, src, srclen, part_name[k], tmp, err);
         if (rc) return rc;
         rc = normalize_breaks(tmp->data ? tmp->data : "", tmp->len, conv);
-    } else {
+    } else if (!raw) {
         rc = normalize_breaks(src, srclen, tmp);
         if (rc) return mb_error(err, rc, 0, 0, NULL);
         rc = mb_charset_encode(&m->cs, tmp->data, tmp->len, part_name[k], conv, err);
         if (rc) return rc;
     }
     if (rc) return mb_error(err, rc, 0, 0, NULL);
-    const char *p = conv->data ? conv->data : "";
-    size_t n = conv->len;
+    const char *p = raw ? src : conv->data ? conv->data : "";
+    size_t n = raw ? srclen : conv->len;
     int mode = m->enc == MAILBARS_ENC_BASE64             ? CTE_B64
                : m->enc == MAILBARS_ENC_QUOTED_PRINTABLE ? CTE_QP
                                                          : -1;
     if (!m->cs.ascii_compatible) mode = CTE_B64; /* e.g. UTF-16: QP text rules do not apply */
     if (mode < 0 && fits_7bit((const unsigned char *)p, n)) mode = CTE_7BIT;
     if (mode == CTE_7BIT) {
-        rc = mailbars_buf_append(body, p, n);
+        rc = raw ? normalize_breaks(p, n, body) : mailbars_buf_append(body, p, n);
     } else if (mode == CTE_QP || mode < 0) {
         rc = mb_qp_encode(p, n, MB_QP_TEXT, body);
-        if (!rc && mode < 0 && body->len > mb_base64_encoded_len(n, 76)) {
+        /* auto: base64 when shorter than QP (compared on the text with CRLF breaks) */
+        if (!rc && mode < 0 && body->len > mb_base64_encoded_len(n, 76) &&
+            (!raw || body->len > mb_base64_encoded_len(crlf_length(p, n), 76))) {
             mode = CTE_B64;
             mailbars_buf_reset(body);
         } else if (!rc) {
             mode = CTE_QP;
         }
+    }
+    if (!rc && mode == CTE_B64 && raw) {
+        rc = normalize_breaks(p, n, conv);
+        p = conv->data, n = conv->len;
     }
     if (!rc && mode == CTE_B64) rc = mailbars_base64_encode(p, n, 76, body);
     if (rc) return mb_error(err, MAILBARS_ERR_NOMEM, 0, 0, NULL);

@@ -58,9 +58,9 @@ int mailbars_value_to_string(const json_t *v, mailbars_buf *out) {
     switch (json_typeof(v)) {
     case JSON_STRING: return mailbars_buf_append(out, json_string_value(v), json_string_length(v));
     case JSON_INTEGER: {
-        json_int_t i = json_integer_value(v);
-        if (i > 9007199254740992LL || i < -9007199254740992LL) /* JS sees a double */
-            return mailbars_buf_append(out, num, mb_format_number((double)i, num));
+        json_int_t i;
+        if (!mb_js_int(v, &i)) /* JS sees a double */
+            return mailbars_buf_append(out, num, mb_format_number(json_number_value(v), num));
         return mailbars_buf_append(out, num, mb_format_int(i, num));
     }
     case JSON_REAL: return mailbars_buf_append(out, num, mb_format_number(json_real_value(v), num));

@@ -188,6 +188,12 @@ static inline int out_write(mailbars_render_state *st, mailbars_buf *b, const ch
     return MAILBARS_OK;
 }
 
+/* Appends String(x) for an integer JavaScript holds exactly (see mb_js_int). */
+static inline int out_int(mailbars_render_state *st, mailbars_buf *b, json_int_t x) {
+    char num[24];
+    return out_write(st, b, num, mb_format_int(x, num));
+}
+
 /* HTML-escapes into the output, copying runs of safe bytes at once. */
 /* Scanning and copying are fused: 16 safe bytes are stored as they are loaded. Invariant: the
  * buffer has room for everything written so far plus the rest of the input unescaped. */
@@ -198,6 +204,7 @@ static int out_escaped_any(mailbars_render_state *st, mailbars_buf *b, const cha
     for (;;) {
         unsigned c;
 #if defined(__SSE2__)
+        /* the hot loop stays free of the tail's width test: 16 bytes at a time */
         while (end - p >= 16) {
             __m128i v = _mm_loadu_si128((const __m128i *)(const void *)p);
             unsigned mask = mb_esc_mask16(v);
@@ -325,22 +332,19 @@ static int out_value(mailbars_render_state *st, mailbars_buf *b, const mb_val *v
     }
     if (!escape || v->safe) {
         if (json_is_number(j)) {
-            size_t n = json_is_integer(j) ? mb_format_int(json_integer_value(j), num)
-                                          : mb_format_number(json_real_value(j), num);
-            if (json_is_integer(j) && (json_integer_value(j) > 9007199254740992LL ||
-                                       json_integer_value(j) < -9007199254740992LL))
-                n = mb_format_number((double)json_integer_value(j), num);
+            json_int_t x;
+            size_t n = mb_js_int(j, &x) ? mb_format_int(x, num)
+                                        : mb_format_number(json_number_value(j), num);
             return out_number(st, b, json_number_value(j), num, n);
         }
         if (json_is_boolean(j))
             return out_number(st, b, json_is_true(j), json_is_true(j) ? "true" : "false",
                               json_is_true(j) ? 4 : 5);
     }
-    if (json_is_integer(j) && json_integer_value(j) <= 9007199254740992LL &&
-        json_integer_value(j) >= -9007199254740992LL) {
-        /* escaped: String(n), which has nothing to escape */
+    json_int_t x;
+    if (mb_js_int(j, &x)) { /* escaped: String(n), which has nothing to escape */
         num_break(st);
-        return out_write(st, b, num, mb_format_int(json_integer_value(j), num));
+        return out_int(st, b, x);
     }
     /* an object or array that starts a chain stays a non-string if nothing else joins (an
      * indented partial then fails as handlebars.js does: result.split is not a function) */
@@ -1130,7 +1134,9 @@ static inline MB_ALWAYS_INLINE int simple_body(mailbars_render_state *st, const 
             if ((*rc = out_write(st, b, num, mb_format_int((int64_t)index, num)))) return -1;
             continue;
         }
-        json_t *j = item; /* lookup_fast_json from the item, or from the frame ../ names */
+        /* lookup_fast_json's walk, from the item or from the frame ../ names (written out
+         * here: through a shared helper the item loop costs 4 more instructions) */
+        json_t *j = item;
         if (p->depth) {
             /* the item's frame links below f unless the item equals f's object in JavaScript
              * (depth_link): only that object itself, or the string "[object Object]"; an
@@ -1161,10 +1167,9 @@ static inline MB_ALWAYS_INLINE int simple_body(mailbars_render_state *st, const 
             continue;
         }
         if (j && json_is_integer(j) && (pc->flags & OUTF_ESCAPE)) { /* String(n) */
-            json_int_t x = json_integer_value(j);
-            char num[24];
-            if (x > 9007199254740992LL || x < -9007199254740992LL) return 0;
-            if ((*rc = out_write(st, b, num, mb_format_int(x, num)))) return -1;
+            json_int_t x;
+            if (!mb_js_int(j, &x)) return 0;
+            if ((*rc = out_int(st, b, x))) return -1;
             continue;
         }
         if (!j || !json_is_string(j)) return 0;
@@ -1625,15 +1630,12 @@ dispatch:
                 if (rc) goto done;
                 NEXT;
             }
-            if (fj && json_is_integer(fj) && (pc->flags & OUTF_ESCAPE)) {
+            json_int_t x;
+            if ((pc->flags & OUTF_ESCAPE) && mb_js_int(fj, &x)) {
                 /* an escaped integer is String(n): digits, nothing to escape, no JS sum */
-                json_int_t x = json_integer_value(fj);
-                if (x <= 9007199254740992LL && x >= -9007199254740992LL) {
-                    char num[24];
-                    num_break(st);
-                    if ((rc = out_write(st, st->cur, num, mb_format_int(x, num)))) goto done;
-                    NEXT;
-                }
+                num_break(st);
+                if ((rc = out_int(st, st->cur, x))) goto done;
+                NEXT;
             }
             v = vjson(fj);
         } else if ((rc = lookup(st, p, f, &v))) {
