@@ -3,6 +3,7 @@
  * Program invocations recurse on the C stack (bounded by MAILBARS_LIMIT_CALL_DEPTH and
  * MAILBARS_LIMIT_PARTIAL_DEPTH); everything else lives in the reusable render state, so a
  * steady-state render makes no heap allocation. */
+#include "jsonread.h"
 #include "program.h"
 #include <math.h>
 #include <stdio.h>
@@ -600,21 +601,20 @@ static inline int key_eq(const char *a, const char *b, size_t n) {
 }
 
 static inline int iter_is(void *it, const mb_seg *s) {
-    return json_object_iter_key_len(it) == s->len &&
-           key_eq(json_object_iter_key(it), s->key, s->len);
+    return mb_jr_keylen(it) == s->len && key_eq(mb_jr_key(it), s->key, s->len);
 }
 
 /* The hint missed: find the key by a scan of a small object, and remember where it was. */
 static json_t *obj_get_scan(json_t *obj, mb_seg *s) {
-    if (json_object_size(obj) > HINT_SCAN) {
+    if (mb_jr_objsize(obj) > HINT_SCAN) {
         __atomic_store_n(&s->hint, (unsigned char)HINT_NONE, __ATOMIC_RELAXED);
         return json_object_getn(obj, s->key, s->len);
     }
     unsigned k = 0;
-    for (void *it = json_object_iter(obj); it; it = json_object_iter_next(obj, it), k++) {
+    for (void *it = mb_jr_iter(obj); it; it = mb_jr_next(obj, it), k++) {
         if (iter_is(it, s)) {
             __atomic_store_n(&s->hint, (unsigned char)k, __ATOMIC_RELAXED);
-            return json_object_iter_value(it);
+            return mb_jr_value(it);
         }
     }
     return NULL;
@@ -624,9 +624,9 @@ static json_t *obj_get_scan(json_t *obj, mb_seg *s) {
 static inline json_t *obj_get(json_t *obj, mb_seg *s) {
     unsigned pos = __atomic_load_n(&s->hint, __ATOMIC_RELAXED);
     if (pos == HINT_NONE) return json_object_getn(obj, s->key, s->len);
-    void *it = json_object_iter(obj);
-    while (it && pos--) it = json_object_iter_next(obj, it);
-    if (it && iter_is(it, s)) return json_object_iter_value(it);
+    void *it = mb_jr_iter(obj);
+    while (it && pos--) it = mb_jr_next(obj, it);
+    if (it && iter_is(it, s)) return mb_jr_value(it);
     return obj_get_scan(obj, s);
 }
 
@@ -1173,9 +1173,8 @@ static inline MB_ALWAYS_INLINE int simple_body(mailbars_render_state *st, const 
             continue;
         }
         if (!j || !json_is_string(j)) return 0;
-        *rc = (pc->flags & OUTF_ESCAPE)
-                  ? out_escaped(st, b, json_string_value(j), json_string_length(j))
-                  : out_write(st, b, json_string_value(j), json_string_length(j));
+        *rc = (pc->flags & OUTF_ESCAPE) ? out_escaped(st, b, mb_jr_str(j), mb_jr_strlen(j))
+                                        : out_write(st, b, mb_jr_str(j), mb_jr_strlen(j));
         if (*rc) return -1;
     }
     return 1;
@@ -1214,12 +1213,12 @@ static int run_each(mailbars_render_state *st, const mb_frame *f, const mb_calls
      * store forwarding in this loop */
     int rc = MAILBARS_OK;
     if (json_is_array(j)) {
-        size_t len = json_array_size(j);
+        size_t len = mb_jr_arrsize(j);
         const mb_prog *body =
             cs->fn >= 0 && st->t->progs[cs->fn].simple ? &st->t->progs[cs->fn] : NULL;
         for (size_t i = 0; i < len && !rc; i++) {
             if ((rc = count_iteration(st))) break;
-            json_t *item = json_array_get(j, i);
+            json_t *item = mb_jr_arrget(j, i);
             if (body) {
                 int done = each_simple(st, f, body, item, i, dp != NULL, &rc);
                 if (done) {
@@ -1625,8 +1624,8 @@ dispatch:
                 /* the common case, without building a value: a string found by a plain path */
                 num_break(st);
                 rc = (pc->flags & OUTF_ESCAPE)
-                         ? out_escaped(st, st->cur, json_string_value(fj), json_string_length(fj))
-                         : out_write(st, st->cur, json_string_value(fj), json_string_length(fj));
+                         ? out_escaped(st, st->cur, mb_jr_str(fj), mb_jr_strlen(fj))
+                         : out_write(st, st->cur, mb_jr_str(fj), mb_jr_strlen(fj));
                 if (rc) goto done;
                 NEXT;
             }
@@ -1650,8 +1649,8 @@ dispatch:
         }
         if (v.t == V_JSON && json_is_string(v.u.j)) {
             num_break(st);
-            const char *s = json_string_value(v.u.j);
-            size_t n = json_string_length(v.u.j);
+            const char *s = mb_jr_str(v.u.j);
+            size_t n = mb_jr_strlen(v.u.j);
             rc = (pc->flags & OUTF_ESCAPE) ? out_escaped(st, st->cur, s, n)
                                            : out_write(st, st->cur, s, n);
         } else {
@@ -1786,6 +1785,7 @@ mailbars_render_state *mailbars_render_state_new(const mailbars_render_ctx *rctx
     mailbars_render_state *st = mb_calloc(1, sizeof *st);
     if (!st) return NULL;
     st->rctx = rctx ? *rctx : *mb_default_render_ctx();
+    mb_jr_init();
     if (!(st->nullctx = json_object())) {
         mb_free(st);
         return NULL;

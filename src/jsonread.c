@@ -1,0 +1,90 @@
+/* The check that turns on jsonread.h's direct reads: jansson 2.14 by its header and by the
+ * library loaded, and every mirrored field equal to what the public API returns on probe
+ * values (objects with keys of several lengths, an empty one, after a delete; arrays; strings
+ * with an embedded NUL). */
+#include "jsonread.h"
+#include <pthread.h>
+#include <string.h>
+
+int mb_jr_direct;
+
+static int g_checked; /* 0: not yet, 1: direct reads hold, 2: they do not */
+static pthread_mutex_t g_lock = PTHREAD_MUTEX_INITIALIZER;
+
+/* Every field of the mirror against the API for one object. */
+static int object_matches(json_t *o) {
+    struct mb_jr_object *x = (struct mb_jr_object *)o;
+    if (x->size != json_object_size(o)) return 0;
+    void *it = json_object_iter(o);
+    void *mine = x->ordered.next == &x->ordered ? NULL : x->ordered.next;
+    if (mine != it) return 0;
+    for (; it; it = json_object_iter_next(o, it)) {
+        struct mb_jr_pair *p = MB_JR_PAIR(it);
+        struct mb_jr_list *n = p->ordered.next;
+        if (p->key != json_object_iter_key(it) || p->key_len != json_object_iter_key_len(it) ||
+            p->value != json_object_iter_value(it) ||
+            (n == &x->ordered ? NULL : (void *)n) != json_object_iter_next(o, it))
+            return 0;
+    }
+    return 1;
+}
+
+static int string_matches(json_t *s) {
+    const struct mb_jr_string *x = (const struct mb_jr_string *)s;
+    return x->value == json_string_value(s) && x->length == json_string_length(s);
+}
+
+static int array_matches(json_t *a) {
+    const struct mb_jr_array *x = (const struct mb_jr_array *)a;
+    if (x->entries != json_array_size(a)) return 0;
+    for (size_t i = 0; i < x->entries; i++)
+        if (x->table[i] != json_array_get(a, i)) return 0;
+    return 1;
+}
+
+/* 1: the mirror holds; 2: it does not; 0: the probes could not be built (out of memory). */
+static int probe(void) {
+#if JANSSON_MAJOR_VERSION == 2 && JANSSON_MINOR_VERSION == 14
+    const char *v = jansson_version_str();
+    if (strncmp(v, "2.14", 4) != 0 || (v[4] != 0 && v[4] != '.')) return 2;
+    static const char *const keys[] = {"", "a", "key", "eight8ch", "a key of twenty chars"};
+    const size_t nkeys = sizeof keys / sizeof *keys;
+    int result = 0;
+    json_t *o = json_object(), *empty = json_object(), *a = json_array(), *a0 = json_array();
+    json_t *s = json_stringn("a\0b", 3), *s0 = json_string("");
+    if (!o || !empty || !a || !a0 || !s || !s0) goto done;
+    for (size_t i = 0; i < nkeys; i++) {
+        json_t *val = json_integer((json_int_t)i);
+        if (!val || json_object_set_new(o, keys[i], val) || json_array_append(a, val)) goto done;
+    }
+    result = object_matches(o) && object_matches(empty) && array_matches(a) && array_matches(a0) &&
+                     string_matches(s) && string_matches(s0)
+                 ? 1
+                 : 2;
+    if (result == 1 && (json_object_del(o, "key") || !object_matches(o))) result = 2;
+done:
+    json_decref(o), json_decref(empty), json_decref(a), json_decref(a0);
+    json_decref(s), json_decref(s0);
+    return result;
+#else
+    return 2;
+#endif
+}
+
+void mb_jr_init(void) {
+    if (__atomic_load_n(&g_checked, __ATOMIC_ACQUIRE)) return;
+    pthread_mutex_lock(&g_lock);
+    if (!g_checked) {
+        int r = probe();
+        if (r) {
+            __atomic_store_n(&mb_jr_direct, r == 1, __ATOMIC_RELAXED);
+            __atomic_store_n(&g_checked, r, __ATOMIC_RELEASE);
+        }
+    }
+    pthread_mutex_unlock(&g_lock);
+}
+
+void mb_jr_force(int direct) {
+    mb_jr_init();
+    mb_jr_direct = direct && g_checked == 1;
+}
