@@ -83,7 +83,8 @@ struct mailbars_render_state {
     uint64_t partial_depth, call_depth;
     mb_scope *scope;
     size_t nscope, capscope;
-    mailbars_buf *caps; /* capture buffers, used as a stack */
+    mailbars_buf **caps; /* capture buffers, used as a stack; each stays where it is, as
+                            helpers and st->cur hold them while more are taken */
     size_t ncaps, capcaps;
     json_t **jargs; /* materialised helper arguments, used as a stack */
     size_t njargs, capjargs;
@@ -112,6 +113,7 @@ struct mailbars_call {
     json_t *hash;
     mailbars_buf *out;
     json_t *ret;
+    mailbars_buf *ret_buf; /* a SafeString result, in a capture buffer (instead of ret) */
     uint8_t ret_set, ret_safe, escapes;
     size_t caps_base;
     json_t *owned[8];
@@ -218,7 +220,19 @@ static int out_escaped_any(mailbars_render_state *st, mailbars_buf *b, const cha
             p += k, o += k;
             goto escape;
         }
-        /* the tail (and short strings) 8 bytes at a time, in the low half of a vector */
+        /* the tail of a string of 16 bytes or more: one vector that ends at the end, its
+         * bytes already seen shifted out of the mask */
+        if (p < end && n >= 16) {
+            size_t r = (size_t)(end - p);
+            __m128i v = _mm_loadu_si128((const __m128i *)(const void *)(end - 16));
+            unsigned mask = mb_esc_mask16(v) >> (16 - r);
+            size_t k = mask ? (unsigned)__builtin_ctz(mask) : r;
+            copy_short(o, (const char *)p, k);
+            p += k, o += k;
+            if (p == end) break;
+            goto escape;
+        }
+        /* short strings 8 bytes at a time, in the low half of a vector */
         while (end - p >= 8) {
             __m128i v = _mm_loadl_epi64((const __m128i *)(const void *)p);
             unsigned mask = mb_esc_mask16(v) & 0xFF;
@@ -764,13 +778,19 @@ static void pop_n(mailbars_render_state *st, size_t n) {
 static mailbars_buf *capture_acquire(mailbars_render_state *st) {
     if (st->ncaps == st->capcaps) {
         size_t cap = st->capcaps ? st->capcaps * 2 : 4;
-        mailbars_buf *c = mb_realloc(st->caps, cap * sizeof *c);
+        mailbars_buf **c = mb_realloc(st->caps, cap * sizeof *c);
         if (!c) return vm_nomem(st), NULL;
-        for (size_t i = st->capcaps; i < cap; i++) mailbars_buf_init(&c[i]);
+        for (size_t i = st->capcaps; i < cap; i++) c[i] = NULL;
         st->caps = c;
         st->capcaps = cap;
     }
-    mailbars_buf *b = &st->caps[st->ncaps++];
+    if (!st->caps[st->ncaps]) {
+        mailbars_buf *n = mb_malloc(sizeof *n);
+        if (!n) return vm_nomem(st), NULL;
+        mailbars_buf_init(n);
+        st->caps[st->ncaps] = n;
+    }
+    mailbars_buf *b = st->caps[st->ncaps++];
     mailbars_buf_reset(b);
     return b;
 }
@@ -1003,10 +1023,22 @@ static int invoke(mailbars_render_state *st, const mb_frame *f, const mb_callsit
             vm_fail(st, rc, 0, 0, "helper '%s' failed: %s", cs->name, mailbars_status_message(rc));
         if (rc) rc = st->err && st->err->code ? st->err->code : rc;
     }
+    if (!rc && call.ret_buf && op == OP_CALL && !cap->len) {
+        /* a subexpression's value outlives the call's capture buffers */
+        call.ret =
+            json_stringn_nocheck(call.ret_buf->data ? call.ret_buf->data : "", call.ret_buf->len);
+        call.ret_buf = NULL;
+        if (!call.ret) rc = vm_nomem(st);
+    }
     if (!rc) {
         mb_val r = vjson(call.ret);
         r.owned = call.ret != NULL;
         r.safe = call.ret_safe;
+        if (call.ret_buf) {
+            r.t = V_STR;
+            r.u.s.s = call.ret_buf->data ? call.ret_buf->data : "";
+            r.u.s.n = call.ret_buf->len;
+        }
         call.ret = NULL;
         if (op == OP_CALL) {
             if (cap->len) {
@@ -1802,7 +1834,10 @@ void mailbars_render_state_free(mailbars_render_state *st) {
     json_decref(st->nullctx);
     mailbars_buf_free(&st->out);
     mailbars_buf_free(&st->tmp);
-    for (size_t i = 0; i < st->capcaps; i++) mailbars_buf_free(&st->caps[i]);
+    for (size_t i = 0; i < st->capcaps && st->caps[i]; i++) {
+        mailbars_buf_free(st->caps[i]);
+        mb_free(st->caps[i]);
+    }
     mb_free(st->caps);
     mb_free(st->stack);
     mb_free(st->scope);
@@ -2036,16 +2071,22 @@ int mailbars_call_write_escaped(mailbars_call *call, const char *s, size_t len) 
 int mailbars_call_return(mailbars_call *call, json_t *value) {
     json_decref(call->ret);
     call->ret = value;
+    call->ret_buf = NULL;
     call->ret_safe = 0;
     call->ret_set = 1;
     return MAILBARS_OK;
 }
 
+/* The text goes to a capture buffer of the state, reused from render to render, rather than
+ * to a new JSON string: no allocation per call once the state is warm. */
 int mailbars_call_return_safe(mailbars_call *call, const char *s, size_t len) {
-    json_t *v = json_stringn_nocheck(s ? s : "", len);
-    if (!v) return vm_nomem(call->st);
+    mailbars_buf *b = call->ret_buf ? call->ret_buf : capture_acquire(call->st);
+    if (!b) return call->st->err->code;
+    call->ret_buf = b;
+    mailbars_buf_reset(b);
+    if (len && mailbars_buf_append(b, s, len)) return vm_nomem(call->st);
     json_decref(call->ret);
-    call->ret = v;
+    call->ret = NULL;
     call->ret_safe = 1;
     call->ret_set = 1;
     return MAILBARS_OK;
