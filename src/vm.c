@@ -619,8 +619,12 @@ static const char *val_cstr(mailbars_render_state *st, const mb_val *v) {
  * recipient), so the key is most often where it was last time: one comparison there replaces
  * hashing the key and walking a bucket. The hint is a guess checked on every use; threads
  * sharing a template may race on it harmlessly (relaxed atomics). Objects larger than
- * HINT_SCAN keys turn the segment over to json_object_getn for good (HINT_NONE). */
-enum { HINT_SCAN = 8, HINT_NONE = 0xFF };
+ * hint_scan() keys turn the segment over to json_object_getn for good (HINT_NONE): walking
+ * to a key costs a load per position read directly (jsonread.h), a call through the API. */
+enum { HINT_NONE = 0xFF };
+static inline size_t hint_scan(void) {
+    return mb_jr_direct == 1 ? 32 : 8;
+}
 
 /* a[0..n) == b[0..n) for the short keys of data, without a call. */
 static inline int key_eq(const char *a, const char *b, size_t n) {
@@ -646,7 +650,7 @@ static inline int iter_is(void *it, const mb_seg *s) {
 
 /* The hint missed: find the key by a scan of a small object, and remember where it was. */
 static json_t *obj_get_scan(json_t *obj, mb_seg *s) {
-    if (mb_jr_objsize(obj) > HINT_SCAN) {
+    if (mb_jr_objsize(obj) > hint_scan()) {
         __atomic_store_n(&s->hint, (unsigned char)HINT_NONE, __ATOMIC_RELAXED);
         return json_object_getn(obj, s->key, s->len);
     }
