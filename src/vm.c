@@ -668,6 +668,17 @@ static json_t *obj_get_scan(json_t *obj, mb_seg *s) {
 static inline json_t *obj_get(json_t *obj, mb_seg *s) {
     unsigned pos = __atomic_load_n(&s->hint, __ATOMIC_RELAXED);
     if (pos == HINT_NONE) return json_object_getn(obj, s->key, s->len);
+    if (MB_LIKELY(mb_jr_direct == 1)) {
+        /* a position below the size is on the list: no end test per step */
+        const struct mb_jr_object *x = (const struct mb_jr_object *)obj;
+        if (pos < x->size) {
+            const struct mb_jr_list *l = x->ordered.next;
+            while (pos--) l = l->next;
+            const struct mb_jr_pair *pr = MB_JR_PAIR(l);
+            if (pr->key_len == s->len && key_eq(pr->key, s->key, s->len)) return pr->value;
+        }
+        return obj_get_scan(obj, s);
+    }
     void *it = mb_jr_iter(obj);
     while (it && pos--) it = mb_jr_next(obj, it);
     if (it && iter_is(it, s)) return mb_jr_value(it);
