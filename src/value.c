@@ -206,42 +206,85 @@ int mb_json_check_limits(const char *s, size_t len, const char *what,
     return MAILBARS_OK;
 }
 
+/* Lead bytes 0xC0..0xFF of UTF-8 (RFC 3629 table): the number of continuation bytes, the
+ * range of the second byte (its lowest value and the span above it), and which of the third and
+ * fourth bytes (low and high byte of a 16-bit pair) must be continuation bytes. The second
+ * byte's range alone rules out overlongs, surrogates and code points past U+10FFFF. A byte that
+ * does not lead a sequence wants a pair no byte pair gives. */
+typedef struct utf8_lead_t {
+    unsigned char n, lo, span;
+    unsigned short tail_mask, tail_want;
+} utf8_lead_t;
+#define L0                                                                                         \
+    { 0, 0, 0, 0, 0xFFFF }
+#define L1(lo, span)                                                                               \
+    { 1, lo, span, 0, 0 }
+#define L2(lo, span)                                                                               \
+    { 2, lo, span, 0x00C0, 0x0080 }
+#define L3(lo, span)                                                                               \
+    { 3, lo, span, 0xC0C0, 0x8080 }
+static const utf8_lead_t utf8_lead[64] = {
+    // clang-format off
+    L0, L0, L1(0x80, 0x3F), L1(0x80, 0x3F), /* C0 */
+    L1(0x80, 0x3F), L1(0x80, 0x3F), L1(0x80, 0x3F), L1(0x80, 0x3F),
+    L1(0x80, 0x3F), L1(0x80, 0x3F), L1(0x80, 0x3F), L1(0x80, 0x3F),
+    L1(0x80, 0x3F), L1(0x80, 0x3F), L1(0x80, 0x3F), L1(0x80, 0x3F),
+    L1(0x80, 0x3F), L1(0x80, 0x3F), L1(0x80, 0x3F), L1(0x80, 0x3F), /* D0 */
+    L1(0x80, 0x3F), L1(0x80, 0x3F), L1(0x80, 0x3F), L1(0x80, 0x3F),
+    L1(0x80, 0x3F), L1(0x80, 0x3F), L1(0x80, 0x3F), L1(0x80, 0x3F),
+    L1(0x80, 0x3F), L1(0x80, 0x3F), L1(0x80, 0x3F), L1(0x80, 0x3F),
+    L2(0xA0, 0x1F), L2(0x80, 0x3F), L2(0x80, 0x3F), L2(0x80, 0x3F), /* E0 */
+    L2(0x80, 0x3F), L2(0x80, 0x3F), L2(0x80, 0x3F), L2(0x80, 0x3F),
+    L2(0x80, 0x3F), L2(0x80, 0x3F), L2(0x80, 0x3F), L2(0x80, 0x3F),
+    L2(0x80, 0x3F), L2(0x80, 0x1F), L2(0x80, 0x3F), L2(0x80, 0x3F),
+    L3(0x90, 0x2F), L3(0x80, 0x3F), L3(0x80, 0x3F), L3(0x80, 0x3F), /* F0 */
+    L3(0x80, 0x0F), L0, L0, L0,
+    L0, L0, L0, L0,
+    L0, L0, L0, L0,
+    // clang-format on
+};
+#undef L0
+#undef L1
+#undef L2
+#undef L3
+
 /* Returns the offset of the first byte that does not start a valid UTF-8 sequence (no
- * overlongs, no surrogates, nothing above U+10FFFF), or len. */
+ * overlongs, no surrogates, nothing above U+10FFFF), or len. Runs of ASCII are skipped 16
+ * bytes at a time up to their first other byte; each multi-byte sequence is checked in one
+ * step through utf8_lead (near the end, missing bytes read as 0, which no sequence accepts). */
 size_t mb_utf8_check(const unsigned char *s, size_t len) {
     size_t i = 0;
     while (i < len) {
         unsigned c = s[i];
         if (c < 0x80) {
-            i++;
 #if defined(__SSE2__)
-            /* runs of ASCII 16 bytes at a time: no byte has its high bit set */
-            while (i + 16 <= len &&
-                   !_mm_movemask_epi8(_mm_loadu_si128((const __m128i *)(const void *)(s + i))))
+            /* no byte of the 16 has its high bit set, or skip to the first that has */
+            while (len - i >= 16) {
+                unsigned m = (unsigned)_mm_movemask_epi8(
+                    _mm_loadu_si128((const __m128i *)(const void *)(s + i)));
+                if (m) {
+                    i += (size_t)__builtin_ctz(m);
+                    break;
+                }
                 i += 16;
+            }
 #endif
+            while (i < len && s[i] < 0x80) i++;
             continue;
         }
-        /* the second byte's range depends on the lead (RFC 3629 table): that alone rules
-         * out overlongs, surrogates and code points past U+10FFFF */
-        unsigned lo = 0x80, hi = 0xBF, n;
-        if (c >= 0xC2 && c <= 0xDF) {
-            n = 1;
-        } else if (c >= 0xE0 && c <= 0xEF) {
-            n = 2;
-            if (c == 0xE0) lo = 0xA0;
-            if (c == 0xED) hi = 0x9F;
-        } else if (c >= 0xF0 && c <= 0xF4) {
-            n = 3;
-            if (c == 0xF0) lo = 0x90;
-            if (c == 0xF4) hi = 0x8F;
+        if (c < 0xC0) return i;
+        const utf8_lead_t *e = &utf8_lead[c - 0xC0];
+        unsigned b1, tail;
+        if (len - i >= 4) {
+            b1 = s[i + 1];
+            tail = s[i + 2] | (unsigned)s[i + 3] << 8;
         } else {
-            return i;
+            b1 = len - i > 1 ? s[i + 1] : 0;
+            tail = len - i > 2 ? s[i + 2] : 0;
         }
-        if (len - i <= n || s[i + 1] < lo || s[i + 1] > hi) return i;
-        for (unsigned j = 2; j <= n; j++)
-            if ((s[i + j] & 0xC0) != 0x80) return i;
-        i += n + 1;
+        if ((unsigned char)(b1 - e->lo) > e->span || (tail & e->tail_mask) != e->tail_want)
+            return i;
+        i += e->n + 1u;
     }
     return len;
 }

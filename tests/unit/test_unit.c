@@ -166,6 +166,53 @@ static void test_utf8_exhaustive(void) {
     }
 }
 
+/* Random mixes of ASCII runs (shorter and longer than the 16-byte blocks), valid sequences of
+ * every length, lone continuation bytes, overlongs, surrogates and truncated sequences, so
+ * that multi-byte sequences fall at every offset of a block and at the very end. */
+static void test_utf8_random(void) {
+    static const char *const pieces[] = {"a",
+                                         "abcdefghijklmnopq",
+                                         " ",
+                                         "\xc3\xa9",
+                                         "\xe3\x81\x82",
+                                         "\xe3\x81\x82\xe3\x81\x84",
+                                         "\xf0\x9f\x98\x80",
+                                         "\xed\x9f\xbf",
+                                         "\xee\x80\x80",
+                                         "\xf4\x8f\xbf\xbf",
+                                         "\xe0\xa0\x80",
+                                         "\x80",
+                                         "\xc0\xaf",
+                                         "\xed\xa0\x80",
+                                         "\xf4\x90\x80\x80",
+                                         "\xe3\x81",
+                                         "\xf0\x9f\x98",
+                                         "\xff"};
+    unsigned long long r = 0x243F6A8885A308D3ull;
+    unsigned char buf[200];
+    long bad = 0;
+    for (int it = 0; it < 200000; it++) {
+        size_t len = 0, target;
+        r ^= r << 13, r ^= r >> 7, r ^= r << 17;
+        target = (size_t)(r % 150);
+        int valid_only = (r >> 20) % 2;
+        while (len < target) {
+            r ^= r << 13, r ^= r >> 7, r ^= r << 17;
+            size_t k = (size_t)((r >> 8) % (valid_only ? 11 : sizeof pieces / sizeof *pieces));
+            size_t n = strlen(pieces[k]);
+            if (len + n > sizeof buf) break;
+            memcpy(buf + len, pieces[k], n);
+            len += n;
+        }
+        if (mb_utf8_check(buf, len) != utf8_check_ref(buf, len)) bad++;
+    }
+    checks++;
+    if (bad) {
+        failures++;
+        fprintf(stderr, "mb_utf8_check differs from the reference in %ld random inputs\n", bad);
+    }
+}
+
 static void test_utf8(void) {
     CHECK(mb_utf8_check((const unsigned char *)"h\xc3\xa9llo", 6) == 6);
     CHECK(mb_utf8_check((const unsigned char *)"ab\xc3", 3) == 2);           /* truncated */
@@ -182,6 +229,7 @@ int main(void) {
     test_values();
     test_utf8();
     test_utf8_exhaustive();
+    test_utf8_random();
     printf("unit: %d passed, %d failed\n", checks - failures, failures);
     return failures ? 1 : 0;
 }
