@@ -94,4 +94,9 @@ int mb_value_is_empty(const json_t *v);
 /* UTF-8 validation: returns the byte offset of the first invalid sequence, or len if valid. */
 size_t mb_utf8_check(const unsigned char *s, size_t len);
 
+/* mailbars_message_set_text (k = 0) or _set_html (k = 1) for text held in `b`, without a copy:
+ * the message takes b's buffer and gives b its previous one (empty or stale: reset it before
+ * use). On failure (invalid UTF-8, err filled) b is left as it was. */
+int mb_message_take_part(mailbars_message *m, int k, mailbars_buf *b, mailbars_error *err);
+
 #endif

@@ -124,12 +124,10 @@ static int normalize_breaks(const char *s, size_t len, mailbars_buf *b) {
     return MAILBARS_OK;
 }
 
-/* Stores a body as given, once it is known to be valid UTF-8. */
-static int set_part(mailbars_message *m, int k, const char *s, size_t len, mailbars_error *err) {
-    if (!s && len) return mb_error(err, MAILBARS_ERR_ARGUMENT, 0, 0, "%s is NULL", part_name[k]);
+/* Forgets part k and checks that its new text is valid UTF-8 (else fills err). */
+static int check_part(mailbars_message *m, int k, const char *s, size_t len, mailbars_error *err) {
     m->have_part[k] = 0;
-    mailbars_buf *b = &m->part[k];
-    mailbars_buf_reset(b);
+    mailbars_buf_reset(&m->part[k]);
     size_t bad = mb_utf8_check((const unsigned char *)s, len);
     if (bad < len) {
         mb_error(err, MAILBARS_ERR_UTF8, 0, 0, "%s: invalid UTF-8 at byte offset %zu", part_name[k],
@@ -137,8 +135,28 @@ static int set_part(mailbars_message *m, int k, const char *s, size_t len, mailb
         if (err) snprintf(err->part, sizeof err->part, "%s", part_name[k]);
         return MAILBARS_ERR_UTF8;
     }
-    if (mailbars_buf_append(b, s ? s : "", len))
+    return MAILBARS_OK;
+}
+
+/* Stores a body as given, once it is known to be valid UTF-8. */
+static int set_part(mailbars_message *m, int k, const char *s, size_t len, mailbars_error *err) {
+    if (!s && len) return mb_error(err, MAILBARS_ERR_ARGUMENT, 0, 0, "%s is NULL", part_name[k]);
+    int rc = check_part(m, k, s, len, err);
+    if (rc) return rc;
+    if (mailbars_buf_append(&m->part[k], s ? s : "", len))
         return mb_error(err, MAILBARS_ERR_NOMEM, 0, 0, NULL);
+    m->have_part[k] = 1;
+    return MAILBARS_OK;
+}
+
+int mb_message_take_part(mailbars_message *m, int k, mailbars_buf *b, mailbars_error *err) {
+    int rc = check_part(m, k, b->data ? b->data : "", b->len, err);
+    if (rc) return rc;
+    if (!b->data && mailbars_buf_append(b, "", 0)) /* a part always has a buffer */
+        return mb_error(err, MAILBARS_ERR_NOMEM, 0, 0, NULL);
+    mailbars_buf t = m->part[k];
+    m->part[k] = *b;
+    *b = t;
     m->have_part[k] = 1;
     return MAILBARS_OK;
 }
@@ -297,13 +315,14 @@ static size_t crlf_length(const char *s, size_t len) {
     return n;
 }
 
-/* Converts and encodes part k into m->body[k] (no final line break: the caller adds the one
- * its context needs); returns its CTE in *cte. */
-static int encode_part(mailbars_message *m, int k, int *cte, mailbars_error *err) {
-    mailbars_buf *conv = &m->conv, *tmp = &m->tmp, *body = &m->body[k];
+/* Converts and encodes part k, appending it to `body` (no final line break: the caller adds
+ * the one its context needs); returns its CTE in *cte. */
+static int encode_part(mailbars_message *m, int k, mailbars_buf *body, int *cte,
+                       mailbars_error *err) {
+    mailbars_buf *conv = &m->conv, *tmp = &m->tmp;
+    size_t start = body->len;
     mailbars_buf_reset(conv);
     mailbars_buf_reset(tmp);
-    mailbars_buf_reset(body);
     const char *src = m->part[k].data ? m->part[k].data : "";
     size_t srclen = m->part[k].len;
     int rc = MAILBARS_OK;
@@ -338,7 +357,8 @@ static int encode_part(mailbars_message *m, int k, int *cte, mailbars_error *err
         if (!rc && mode < 0 && body->len > mb_base64_encoded_len(n, 76) &&
             (!raw || body->len > mb_base64_encoded_len(crlf_length(p, n), 76))) {
             mode = CTE_B64;
-            mailbars_buf_reset(body);
+            body->len = start;
+            body->data[start] = 0;
         } else if (!rc) {
             mode = CTE_QP;
         }
@@ -353,10 +373,29 @@ static int encode_part(mailbars_message *m, int k, int *cte, mailbars_error *err
     return MAILBARS_OK;
 }
 
+/* The CTE every part gets when it is known before encoding: -1, or the CTE of UTF-8 text with
+ * the encoding forced to quoted-printable or base64 (encode_part then decides the same way). */
+static int fixed_cte(const mailbars_message *m) {
+    if (!mb_charset_is_utf8(&m->cs)) return -1;
+    return m->enc == MAILBARS_ENC_BASE64             ? CTE_B64
+           : m->enc == MAILBARS_ENC_QUOTED_PRINTABLE ? CTE_QP
+                                                     : -1;
+}
+
 /* Writes the Content-Type (and Content-Transfer-Encoding) of part k. */
 static int part_headers(mailbars_message *m, mailbars_buf *out, int k, int cte) {
     return cat(out, "Content-Type: text/", k ? "html" : "plain", "; charset=", m->cs.label,
                "\r\nContent-Transfer-Encoding: ", cte_name[cte], "\r\n", (char *)NULL);
+}
+
+/* Appends the body of part k: encoded now (`direct`), or as encode_part left it in m->body[k]. */
+static int write_body(mailbars_message *m, int k, int direct, mailbars_buf *out,
+                      mailbars_error *err) {
+    int cte;
+    if (direct) return encode_part(m, k, out, &cte, err);
+    if (mailbars_buf_append(out, m->body[k].data, m->body[k].len))
+        return mb_error(err, MAILBARS_ERR_NOMEM, 0, 0, NULL);
+    return MAILBARS_OK;
 }
 
 int mailbars_message_write(mailbars_message *m, mailbars_buf *out, mailbars_error *err) {
@@ -366,10 +405,22 @@ int mailbars_message_write(mailbars_message *m, mailbars_buf *out, mailbars_erro
     size_t start = out->len;
     int rc = MAILBARS_OK, cte[2] = {0, 0};
     mb_hdr h;
-    for (int k = 0; k < 2 && !rc; k++)
-        if (m->have_part[k]) rc = encode_part(m, k, &cte[k], err);
-    if (rc) goto fail;
     int multi = m->have_part[0] && m->have_part[1];
+    /* When the CTE is known ahead and no boundary needs looking for (one part, or a generated
+     * boundary, which QP and base64 cannot hold), bodies are encoded straight into `out`. */
+    int direct = fixed_cte(m);
+    if (direct >= 0 && (!multi || !m->boundary[0])) {
+        cte[0] = cte[1] = direct;
+        direct = 1;
+    } else {
+        direct = 0;
+        for (int k = 0; k < 2 && !rc; k++)
+            if (m->have_part[k]) {
+                mailbars_buf_reset(&m->body[k]);
+                rc = encode_part(m, k, &m->body[k], &cte[k], err);
+            }
+        if (rc) goto fail;
+    }
     char boundary[72];
     if (multi) {
         for (int tries = 0;; tries++) {
@@ -431,11 +482,10 @@ int mailbars_message_write(mailbars_message *m, mailbars_buf *out, mailbars_erro
         /* The message ends in CRLF: a soft break for QP (reads back exactly), a plain CRLF
          * for base64 (ignored by readers) and for 7bit (a reader sees one more line break). */
         int k = m->have_part[0] ? 0 : 1;
-        const mailbars_buf *b = &m->body[k];
-        if (part_headers(m, out, k, cte[k]) || mb_buf_puts(out, "\r\n") ||
-            mailbars_buf_append(out, b->data, b->len))
-            goto nomem;
-        if (b->len && b->data[b->len - 1] != '\n' &&
+        if (part_headers(m, out, k, cte[k]) || mb_buf_puts(out, "\r\n")) goto nomem;
+        size_t body = out->len;
+        if ((rc = write_body(m, k, direct, out, err))) goto fail;
+        if (out->len > body && out->data[out->len - 1] != '\n' &&
             mb_buf_puts(out, cte[k] == CTE_QP ? "=\r\n" : "\r\n"))
             goto nomem;
         return MAILBARS_OK;
@@ -451,9 +501,10 @@ int mailbars_message_write(mailbars_message *m, mailbars_buf *out, mailbars_erro
     if (mb_buf_puts(out, "\r\n")) goto nomem;
     for (int k = 0; k < 2; k++) {
         if (cat(out, "--", boundary, "\r\n", (char *)NULL) || part_headers(m, out, k, cte[k]) ||
-            mb_buf_puts(out, "\r\n") || mailbars_buf_append(out, m->body[k].data, m->body[k].len) ||
-            mb_buf_puts(out, "\r\n")) /* the CRLF before a delimiter belongs to it */
+            mb_buf_puts(out, "\r\n"))
             goto nomem;
+        if ((rc = write_body(m, k, direct, out, err))) goto fail;
+        if (mb_buf_puts(out, "\r\n")) goto nomem; /* the CRLF before a delimiter belongs to it */
     }
     if (cat(out, "--", boundary, "--\r\n", (char *)NULL)) goto nomem;
     return MAILBARS_OK;

@@ -454,8 +454,8 @@ int mailbars_ses_render_parts(mailbars_ses_render_state *st, const mailbars_ses_
 int mailbars_ses_render(mailbars_ses_render_state *st, const mailbars_ses_template *t, json_t *data,
                         mailbars_message *msg, mailbars_error *err) {
     const char *s, *tx, *h;
-    size_t sl, tl, hl;
-    int rc = mailbars_ses_render_parts(st, t, data, &s, &sl, &tx, &tl, &h, &hl, err);
+    size_t sl;
+    int rc = mailbars_ses_render_parts(st, t, data, &s, &sl, &tx, NULL, &h, NULL, err);
     if (rc) return rc;
     /* A header cannot carry a raw line break: a CR or LF that data put into the subject
      * becomes a space (our choice, see docs/ses.md), so it can never start a new header. */
@@ -468,11 +468,12 @@ int mailbars_ses_render(mailbars_ses_render_state *st, const mailbars_ses_templa
             return rc;
         }
     }
-    if (tx && (rc = mailbars_message_set_text(msg, tx, tl, err))) {
+    /* The bodies are handed over, not copied: st->out[1] and [2] are rendered into afresh. */
+    if (tx && (rc = mb_message_take_part(msg, 0, &st->out[1], err))) {
         tag_part(err, "text");
         return rc;
     }
-    if (h && (rc = mailbars_message_set_html(msg, h, hl, err))) {
+    if (h && (rc = mb_message_take_part(msg, 1, &st->out[2], err))) {
         tag_part(err, "html");
         return rc;
     }
