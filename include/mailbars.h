@@ -503,7 +503,9 @@ MAILBARS_API void mailbars_ses_render_state_free(mailbars_ses_render_state *st);
 /* Renders subject, then text, then HTML with `data` (borrowed) and puts them into `msg`
  * (subject and bodies only; addresses and other settings are the caller's). The first failure
  * stops: the status is returned and err holds the SES errorMessage (e.g. "Attribute 'a.b' is
- * not present in the rendering data.") with err->part naming the part. */
+ * not present in the rendering data.") with err->part naming the part. Strings in `data` must
+ * be valid UTF-8, as jansson requires of every string (json_string_nocheck ones included):
+ * bodies built only from such strings and valid template text are not checked again. */
 MAILBARS_API int mailbars_ses_render(mailbars_ses_render_state *st, const mailbars_ses_template *t,
                                      json_t *data, mailbars_message *msg, mailbars_error *err);
 /* Renders only, without a message: the three outputs stay valid until the next render with

@@ -43,6 +43,7 @@ typedef struct comp {
     size_t nbp, capbp;
     size_t depth, max_depth;
     int saw_data; /* an @ path was compiled */
+    int not_utf8; /* a source (template or partial) is not valid UTF-8 */
     int failed;   /* status once an error is recorded */
 } comp;
 
@@ -693,6 +694,7 @@ static int64_t compile_program(comp *c, mb_arena *a, const ast_node *prog) {
 static int64_t compile_source(comp *c, const char *src, size_t len) {
     mb_arena a;
     mb_arena_init(&a);
+    if (mb_utf8_check((const unsigned char *)src, len) < len) c->not_utf8 = 1;
     if (c->cctx->limits[MAILBARS_LIMIT_TEMPLATE_SIZE] &&
         len > c->cctx->limits[MAILBARS_LIMIT_TEMPLATE_SIZE]) {
         comp_fail(c, MAILBARS_ERR_LIMIT_TEMPLATE_SIZE, NULL,
@@ -811,6 +813,7 @@ mailbars_template *mailbars_compile(const mailbars_env *env, const char *src, si
             qsort(t->partials, t->npartials, sizeof *t->partials, partial_cmp);
     }
     comp_finish(&c);
+    t->src_utf8 = (uint8_t)!c.not_utf8;
     for (uint32_t i = 0; i < t->npsites && !c.failed; i++)
         if (t->psites[i].name)
             t->psites[i].entry = mb_find_partial(t, t->psites[i].name, t->psites[i].name_len);

@@ -96,7 +96,11 @@ size_t mb_utf8_check(const unsigned char *s, size_t len);
 
 /* mailbars_message_set_text (k = 0) or _set_html (k = 1) for text held in `b`, without a copy:
  * the message takes b's buffer and gives b its previous one (empty or stale: reset it before
- * use). On failure (invalid UTF-8, err filled) b is left as it was. */
-int mb_message_take_part(mailbars_message *m, int k, mailbars_buf *b, mailbars_error *err);
+ * use). On failure (invalid UTF-8, err filled) b is left as it was. `utf8_known`: the text is
+ * valid UTF-8 by construction (mb_render_utf8_known), so the check is skipped; builds with
+ * MAILBARS_VERIFY_UTF8_KNOWN (sanitizer and fuzz builds) check anyway and abort on a claim
+ * that is wrong. */
+int mb_message_take_part(mailbars_message *m, int k, mailbars_buf *b, int utf8_known,
+                         mailbars_error *err);
 
 #endif

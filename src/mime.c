@@ -7,6 +7,7 @@
 #include "mime_internal.h"
 #include <stdarg.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <sys/random.h>
 #include <time.h>
 #include <unistd.h>
@@ -149,9 +150,22 @@ static int set_part(mailbars_message *m, int k, const char *s, size_t len, mailb
     return MAILBARS_OK;
 }
 
-int mb_message_take_part(mailbars_message *m, int k, mailbars_buf *b, mailbars_error *err) {
-    int rc = check_part(m, k, b->data ? b->data : "", b->len, err);
-    if (rc) return rc;
+int mb_message_take_part(mailbars_message *m, int k, mailbars_buf *b, int utf8_known,
+                         mailbars_error *err) {
+#if defined(MAILBARS_VERIFY_UTF8_KNOWN)
+    if (utf8_known &&
+        mb_utf8_check((const unsigned char *)(b->data ? b->data : ""), b->len) < b->len) {
+        fprintf(stderr, "mailbars: %s claimed valid UTF-8 but is not\n", part_name[k]);
+        abort();
+    }
+#endif
+    if (utf8_known) {
+        m->have_part[k] = 0;
+        mailbars_buf_reset(&m->part[k]);
+    } else {
+        int rc = check_part(m, k, b->data ? b->data : "", b->len, err);
+        if (rc) return rc;
+    }
     if (!b->data && mailbars_buf_append(b, "", 0)) /* a part always has a buffer */
         return mb_error(err, MAILBARS_ERR_NOMEM, 0, 0, NULL);
     mailbars_buf t = m->part[k];

@@ -191,8 +191,9 @@ struct mailbars_template {
     uint32_t npsites;
     mb_partial_entry *partials; /* sorted by name */
     uint32_t npartials;
-    uint8_t main_uses_data;          /* the main template has an @ path (handlebars.js's useData) */
-    const mb_helper *helper_missing; /* custom helperMissing, or NULL */
+    uint8_t main_uses_data; /* the main template has an @ path (handlebars.js's useData) */
+    uint8_t src_utf8;       /* every source compiled in is valid UTF-8 (see mb_render_utf8_known) */
+    const mb_helper *helper_missing;       /* custom helperMissing, or NULL */
     const mb_helper *block_helper_missing; /* custom blockHelperMissing, or NULL */
 };
 
@@ -204,6 +205,11 @@ const mailbars_render_ctx *mb_default_render_ctx(void);
 /* The registered partial called `name` in t's sorted table, or NULL. */
 const struct mb_partial_entry *mb_find_partial(const mailbars_template *t, const char *name,
                                                size_t len);
+/* 1 when the output of st's last render of t is valid UTF-8 without a check: every source
+ * compiled into t is, jansson's strings and keys are (the contract of its API), the VM adds
+ * only ASCII, and no custom helper ran (one may write any bytes). Built-in helpers only pass
+ * such values on. */
+int mb_render_utf8_known(const mailbars_render_state *st, const mailbars_template *t);
 /* Replaces a render state's limits (the SES layer renders with each template's limits). */
 void mb_render_state_set_limits(mailbars_render_state *st, const mailbars_render_ctx *limits);
 int mb_env_register_builtin(mailbars_env *env, const char *name, mailbars_helper_fn fn,

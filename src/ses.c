@@ -23,6 +23,7 @@ struct mailbars_ses_template {
 struct mailbars_ses_render_state {
     mailbars_render_state *rs;
     mailbars_buf out[3];
+    uint8_t utf8_known[3]; /* out[i] is valid UTF-8 by its sources (mb_render_utf8_known) */
 };
 
 /* ---------------------------------------------------------------------------------------------
@@ -445,6 +446,7 @@ int mailbars_ses_render_parts(mailbars_ses_render_state *st, const mailbars_ses_
         }
         if (!st->out[i].data && mailbars_buf_append(&st->out[i], "", 0))
             return mb_error(err, MAILBARS_ERR_NOMEM, 0, 0, NULL);
+        st->utf8_known[i] = (uint8_t)mb_render_utf8_known(st->rs, t->tpl[i]);
         if (outs[i]) *outs[i] = st->out[i].data;
         if (lens[i]) *lens[i] = st->out[i].len;
     }
@@ -469,11 +471,11 @@ int mailbars_ses_render(mailbars_ses_render_state *st, const mailbars_ses_templa
         }
     }
     /* The bodies are handed over, not copied: st->out[1] and [2] are rendered into afresh. */
-    if (tx && (rc = mb_message_take_part(msg, 0, &st->out[1], err))) {
+    if (tx && (rc = mb_message_take_part(msg, 0, &st->out[1], st->utf8_known[1], err))) {
         tag_part(err, "text");
         return rc;
     }
-    if (h && (rc = mb_message_take_part(msg, 1, &st->out[2], err))) {
+    if (h && (rc = mb_message_take_part(msg, 1, &st->out[2], st->utf8_known[2], err))) {
         tag_part(err, "html");
         return rc;
     }

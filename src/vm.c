@@ -80,6 +80,7 @@ struct mailbars_render_state {
     mb_val *stack;
     size_t sp, cap;
     uint64_t steps, iters;
+    uint8_t custom_helper_ran; /* in this render (see mb_render_utf8_known) */
     uint64_t partial_depth, call_depth;
     mb_scope *scope;
     size_t nscope, capscope;
@@ -1020,6 +1021,7 @@ static int invoke(mailbars_render_state *st, const mb_frame *f, const mb_callsit
                        "helper call depth exceeds the limit of %llu",
                        (unsigned long long)st->rctx.limits[MAILBARS_LIMIT_CALL_DEPTH]);
     }
+    if (!h->builtin) st->custom_helper_ran = 1;
     mailbars_call call = {0};
     call.st = st;
     call.cs = cs;
@@ -1864,6 +1866,10 @@ mailbars_render_state *mailbars_render_state_new(const mailbars_render_ctx *rctx
     return st;
 }
 
+int mb_render_utf8_known(const mailbars_render_state *st, const mailbars_template *t) {
+    return t->src_utf8 && !st->custom_helper_ran;
+}
+
 void mb_render_state_set_limits(mailbars_render_state *st, const mailbars_render_ctx *limits) {
     st->rctx = *limits;
 }
@@ -1904,6 +1910,7 @@ static int render_into(mailbars_render_state *st, const mailbars_template *t, js
     st->njargs = 0;
     st->call_depth = 0;
     st->partial_depth = 0;
+    st->custom_helper_ran = 0;
     st->num.state = NUM_RUNSTART;
     st->steps = limit_or_max(st->rctx.limits[MAILBARS_LIMIT_STEPS]);
     st->iters = limit_or_max(st->rctx.limits[MAILBARS_LIMIT_ITERATIONS]);

@@ -148,6 +148,47 @@ static void expect_render(const mailbars_ses_template *t, const char *data, cons
     mailbars_ses_render_state_free(st);
 }
 
+/* Bodies put into a message are valid UTF-8: template text that is not stops the render with
+ * MAILBARS_ERR_UTF8 naming the part (only text built from valid sources skips the check),
+ * while valid multi-byte text in template and data goes through as it is. */
+static void test_utf8_bodies(void) {
+    mailbars_error e;
+    mailbars_ses_render_state *st = mailbars_ses_render_state_new();
+    mailbars_message *msg = mailbars_message_new();
+    mailbars_message_set_encoding(msg, MAILBARS_ENC_QUOTED_PRINTABLE);
+    json_t *d = J("{\"who\":\"\u5c71\u7530 caf\u00e9\"}");
+    const char *bad[][3] = {{"s", "t\xff{{who}}", NULL},
+                            {"s", "t", "<p>{{who}}\xe3\x81</p>"},
+                            {"s", NULL, "\xed\xa0\x80 {{who}}"}};
+    const char *part[] = {"text", "html", "html"};
+    for (int i = 0; i < 3; i++) {
+        mailbars_ses_template *t =
+            mailbars_ses_template_new("U", bad[i][0], bad[i][1], bad[i][2], NULL, &e);
+        CHECK(t != NULL, "template %d builds: %s", i, e.message);
+        if (!t) continue;
+        int rc = mailbars_ses_render(st, t, d, msg, &e);
+        CHECK(rc == MAILBARS_ERR_UTF8 && !strcmp(e.part, part[i]),
+              "invalid UTF-8 in template %d: rc %d part [%s] %s", i, rc, e.part, e.message);
+        mailbars_ses_template_free(t);
+    }
+    mailbars_ses_template *t =
+        mailbars_ses_template_new("U", "\xe4\xbb\xb6 {{who}}", "\xe6\x96\x87 {{who}}",
+                                  "<p>\xf0\x9f\x98\x80 {{who}}</p>", NULL, &e);
+    CHECK(t && mailbars_ses_render(st, t, d, msg, &e) == MAILBARS_OK, "valid UTF-8: %s", e.message);
+    mailbars_buf out = {0};
+    if (t && mailbars_message_add_address(msg, MAILBARS_FROM, "a@example.com", 13, &e) == 0 &&
+        mailbars_message_write(msg, &out, &e) == 0)
+        CHECK(strstr(out.data, "=E6=96=87 =E5=B1=B1=E7=94=B0 caf=C3=A9") != NULL, "text body: %s",
+              out.data);
+    else
+        CHECK(0, "message: %s", e.message);
+    mailbars_buf_free(&out);
+    mailbars_ses_template_free(t);
+    json_decref(d);
+    mailbars_message_free(msg);
+    mailbars_ses_render_state_free(st);
+}
+
 static void test_templates(void) {
     mailbars_error e;
     mailbars_ses_template *t =
@@ -637,6 +678,7 @@ static void test_size_limit(void) {
 }
 
 int main(void) {
+    test_utf8_bodies();
     test_merge();
     test_data_and_names();
     test_templates();
