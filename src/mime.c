@@ -22,6 +22,10 @@ struct mailbars_message {
     char *msgid;       /* fixed Message-ID without brackets, or NULL */
     mailbars_buf addr[4];
     size_t naddr[4];
+    /* per field, the last list parsed into an empty field and what it stored (input, then the
+     * stored bytes; `acount` addresses): bulk sends repeat the same From to every recipient */
+    mailbars_buf acache[4];
+    size_t ain[4], acount[4];
     mailbars_buf subject;
     int have_subject;
     mailbars_buf part[2]; /* text, html: UTF-8 as given */
@@ -44,7 +48,10 @@ void mailbars_message_free(mailbars_message *m) {
     if (!m) return;
     mb_charset_free(&m->cs);
     mb_free(m->msgid);
-    for (int k = 0; k < 4; k++) mailbars_buf_free(&m->addr[k]);
+    for (int k = 0; k < 4; k++) {
+        mailbars_buf_free(&m->addr[k]);
+        mailbars_buf_free(&m->acache[k]);
+    }
     mailbars_buf_free(&m->subject);
     for (int k = 0; k < 2; k++) {
         mailbars_buf_free(&m->part[k]);
@@ -81,14 +88,33 @@ int mailbars_message_add_address(mailbars_message *m, mailbars_addr_field field,
                                  size_t len, mailbars_error *err) {
     if ((unsigned)field > MAILBARS_REPLY_TO || (!list && len))
         return mb_error(err, MAILBARS_ERR_ARGUMENT, 0, 0, "bad address field or list");
+    mailbars_buf *a = &m->addr[field], *c = &m->acache[field];
     size_t n = m->naddr[field];
-    size_t keep = m->addr[field].len;
-    int rc = mb_address_parse_list(list ? list : "", len, &m->addr[field], &n, err);
+    size_t keep = a->len;
+    if (!keep && c->len && m->ain[field] == len && (!len || !memcmp(c->data, list, len))) {
+        /* the list this field held last time: its addresses as they were stored */
+        if (mailbars_buf_append(a, c->data + len, c->len - len))
+            return mb_error(err, MAILBARS_ERR_NOMEM, 0, 0, NULL);
+        m->naddr[field] = m->acount[field];
+        return MAILBARS_OK;
+    }
+    int rc = mb_address_parse_list(list ? list : "", len, a, &n, err);
     if (rc) {
-        m->addr[field].len = keep;
+        a->len = keep;
+        if (a->data) a->data[keep] = 0;
         return rc;
     }
     m->naddr[field] = n;
+    if (!keep) { /* remember it; a failure here only loses the shortcut */
+        mailbars_buf_reset(c);
+        if (mailbars_buf_append(c, list ? list : "", len) ||
+            mailbars_buf_append(c, a->data, a->len)) {
+            mailbars_buf_reset(c);
+        } else {
+            m->ain[field] = len;
+            m->acount[field] = n;
+        }
+    }
     return MAILBARS_OK;
 }
 

@@ -488,6 +488,46 @@ static const char *body_of(const mailbars_buf *b) {
     return p ? p + 4 : "";
 }
 
+/* A message reused for many recipients: each field remembers the last list parsed into it, so
+ * the headers after a reset must be exactly those of a fresh message, whatever came between
+ * (another list, a failed one, a list added to a non-empty field). */
+static void test_address_reuse(void) {
+    const char *lists[][2] = {
+        {"Caf\xc3\xa9 Lumi\xc3\xa8re <news@example.com>", "a@example.com"},
+        {"Caf\xc3\xa9 Lumi\xc3\xa8re <news@example.com>", "B <b@example.com>, c@example.com"},
+        {"Other <other@example.com>", "a@example.com"},
+        {"Caf\xc3\xa9 Lumi\xc3\xa8re <news@example.com>", "noat"},
+        {"Caf\xc3\xa9 Lumi\xc3\xa8re <news@example.com>", "a@example.com"},
+    };
+    mailbars_message *reused = new_msg();
+    mailbars_buf a = {0}, b = {0};
+    mailbars_error e1, e2;
+    for (int round = 0; round < 2; round++)
+        for (size_t i = 0; i < sizeof lists / sizeof *lists; i++) {
+            mailbars_message *fresh = new_msg();
+            mailbars_message_reset(reused);
+            int r1 = 0, r2 = 0;
+            for (int f = 0; f < 2; f++) {
+                mailbars_addr_field field = f ? MAILBARS_TO : MAILBARS_FROM;
+                r1 |= mailbars_message_add_address(reused, field, S(lists[i][f]), &e1);
+                r2 |= mailbars_message_add_address(fresh, field, S(lists[i][f]), &e2);
+            }
+            /* a second list into a field that holds one already */
+            r1 |= mailbars_message_add_address(reused, MAILBARS_TO, S("z@example.com"), &e1);
+            r2 |= mailbars_message_add_address(fresh, MAILBARS_TO, S("z@example.com"), &e2);
+            mailbars_message_set_text(reused, S("x"), NULL);
+            mailbars_message_set_text(fresh, S("x"), NULL);
+            CHECK(r1 == r2, "round %d list %zu: status %d, fresh %d", round, i, r1, r2);
+            if (!r1 && !r2 && !build(reused, &a, &e1) && !build(fresh, &b, &e2))
+                CHECK(a.len == b.len && !memcmp(a.data, b.data, a.len),
+                      "round %d list %zu: reused message\n%s\nfresh\n%s", round, i, a.data, b.data);
+            mailbars_message_free(fresh);
+        }
+    mailbars_buf_free(&a);
+    mailbars_buf_free(&b);
+    mailbars_message_free(reused);
+}
+
 static void test_messages(void) {
     mailbars_message *m = new_msg();
     mailbars_error err;
@@ -744,6 +784,7 @@ static void test_dates(void) {
 }
 
 int main(void) {
+    test_address_reuse();
     test_dates();
     test_utf8_direct_path();
     test_base64();
