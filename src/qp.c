@@ -37,60 +37,71 @@ static const char qp_enc[256][4] = {QP_R64(0), QP_R64(64), QP_R64(128), QP_R64(1
 /* Longest run of characters before a soft break ("=" makes the line 76). */
 #define QP_ROOM 75
 
+/* Input bytes a block needs past its start, else the rest is copied into a zero-padded buffer:
+ * a literal run may end 16 bytes past the block's 63 (at 79), and a copy reads 32 bytes from
+ * wherever it starts inside the run. */
+#define QP_SLACK 112
+
+/* Output room reserved beyond the worst case: a copy writes 32 bytes from wherever it starts,
+ * a table entry one byte more than it keeps, and the line's end (`lend`) is 75 past a line's
+ * start. */
+#define QP_OVERRUN 96
+
 /* Bit j set when byte j of the 64 at p ends a run of literal bytes: it is below 0x20, above
- * 0x7E, or '='; in *high, when it is above 0x7F. Fewer than 64 bytes (`avail`) are read through
- * a copy; the bits from `avail` on are set in the result (so that runs stop at the end) and
- * clear in *high. */
-static inline uint64_t qp_special_mask(const unsigned char *p, size_t avail, uint64_t *high) {
-    unsigned char tmp[64];
-    if (avail < 64) {
-        memset(tmp, 0, sizeof tmp);
-        memcpy(tmp, p, avail);
-        p = tmp;
-    }
-    uint64_t m = 0, h = 0;
+ * 0x7E, or '='; in *high, when it is above 0x7F. All 64 bytes are read: the caller keeps the
+ * block inside the input, or inside the zero-padded copy of its tail (a zero byte stops a run). */
+static inline uint64_t qp_special_mask(const unsigned char *p, uint64_t *high) {
+    uint64_t lit = 0, h = 0;
 #if defined(__SSE2__)
     for (int b = 0; b < 4; b++) {
-        /* x + 1 < 0x21 as signed bytes: below 0x20, DEL (0x80) and above 0x7F (negative) */
+        /* literal: x + 1 > 0x20 as signed bytes (0x20 to 0x7E), and not '=' */
         __m128i x = _mm_loadu_si128((const __m128i *)(const void *)(p + 16 * b));
-        __m128i sp =
-            _mm_or_si128(_mm_cmplt_epi8(_mm_add_epi8(x, _mm_set1_epi8(1)), _mm_set1_epi8(0x21)),
-                         _mm_cmpeq_epi8(x, _mm_set1_epi8('=')));
-        m |= (uint64_t)(unsigned)_mm_movemask_epi8(sp) << (16 * b);
+        __m128i ok = _mm_andnot_si128(
+            _mm_cmpeq_epi8(x, _mm_set1_epi8('=')),
+            _mm_cmpgt_epi8(_mm_add_epi8(x, _mm_set1_epi8(1)), _mm_set1_epi8(0x20)));
+        lit |= (uint64_t)(unsigned)_mm_movemask_epi8(ok) << (16 * b);
         h |= (uint64_t)(unsigned)_mm_movemask_epi8(x) << (16 * b);
     }
 #else
     for (unsigned j = 0; j < 64; j++) {
-        m |= (uint64_t)(qp_class[p[j]] != QP_SAFE && p[j] != ' ') << j;
+        lit |= (uint64_t)(qp_class[p[j]] == QP_SAFE || p[j] == ' ') << j;
         h |= (uint64_t)(p[j] >> 7) << j;
     }
 #endif
-    if (avail < 64) m |= ~0ull << avail;
     *high = h;
-    return m;
+    return ~lit;
 }
 
-/* Copies n <= 64 bytes from p to d. Whole 16-byte blocks are moved when the input has them:
- * the output has room for a block past any point that is a block before the end of the input,
- * since every input byte writes at least one output byte. */
-static inline void qp_copy(char *d, const unsigned char *p, size_t n, const unsigned char *end) {
+/* How many of the 16 bytes at p are literal before the first one that is not (16 if all are):
+ * a literal run reaching a block's end is followed this far, so that it is copied at once. */
+static inline size_t qp_literal_prefix16(const unsigned char *p) {
+    unsigned lit = 0;
 #if defined(__SSE2__)
-    if (n <= 16 && end - p >= 16) {
-        _mm_storeu_si128((__m128i *)(void *)d, _mm_loadu_si128((const __m128i *)(const void *)p));
-        return;
-    }
-    if (n > 16) { /* blocks, the last one overlapping the one before */
-        for (size_t i = 0; i + 16 < n; i += 16)
-            _mm_storeu_si128((__m128i *)(void *)(d + i),
-                             _mm_loadu_si128((const __m128i *)(const void *)(p + i)));
-        _mm_storeu_si128((__m128i *)(void *)(d + n - 16),
-                         _mm_loadu_si128((const __m128i *)(const void *)(p + n - 16)));
-        return;
-    }
+    __m128i x = _mm_loadu_si128((const __m128i *)(const void *)p);
+    lit = (unsigned)_mm_movemask_epi8(
+        _mm_andnot_si128(_mm_cmpeq_epi8(x, _mm_set1_epi8('=')),
+                         _mm_cmpgt_epi8(_mm_add_epi8(x, _mm_set1_epi8(1)), _mm_set1_epi8(0x20))));
 #else
-    (void)end;
+    for (unsigned j = 0; j < 16; j++)
+        lit |= (unsigned)(qp_class[p[j]] == QP_SAFE || p[j] == ' ') << j;
 #endif
+    return (size_t)__builtin_ctz(~lit);
+}
+
+/* Copies n bytes (up to 79) from p to d. With SSE2 it moves whole 16-byte blocks, at least two,
+ * so up to 32 bytes are read and written whatever n: the input has them (QP_SLACK) and so has
+ * the output (QP_OVERRUN). */
+static inline void qp_copy(char *d, const unsigned char *p, size_t n) {
+#if defined(__SSE2__)
+    _mm_storeu_si128((__m128i *)(void *)d, _mm_loadu_si128((const __m128i *)(const void *)p));
+    _mm_storeu_si128((__m128i *)(void *)(d + 16),
+                     _mm_loadu_si128((const __m128i *)(const void *)(p + 16)));
+    for (size_t i = 32; i < n; i += 16)
+        _mm_storeu_si128((__m128i *)(void *)(d + i),
+                         _mm_loadu_si128((const __m128i *)(const void *)(p + i)));
+#else
     memcpy(d, p, n);
+#endif
 }
 
 /* 1 when the byte at p, starting a line, is encoded although printable: a '.' or the 'F' of
@@ -111,101 +122,150 @@ static inline char *qp_put_encoded(char *d, const unsigned char *p, size_t n) {
     return d;
 }
 
+/* Writes n literal bytes at p that do not all fit on the current line (its 75th column is at
+ * *lend): as many as fit, then each further line after a soft break, with the start-of-line rule
+ * applied after each soft break. */
+static char *qp_put_literal_lines(char *d, const unsigned char *p, size_t n,
+                                  const unsigned char *end, char **lend) {
+    char *e = *lend;
+    for (;;) { /* here n > e - d */
+        size_t k = (size_t)(e - d);
+        qp_copy(d, p, k);
+        p += k, d += k, n -= k;
+        memcpy(d, "=\r\n", 3), d += 3, e = d + QP_ROOM;
+        if (qp_line_start_special(p, end)) d = qp_put_encoded(d, p++, 1), n--;
+        if (n <= (size_t)(e - d)) { /* the rest fits (or nothing is left) */
+            qp_copy(d, p, n);
+            d += n;
+            break;
+        }
+    }
+    *lend = e;
+    return d;
+}
+
+/* Writes "=XY" for the n bytes at p, as many as fit each line (its 75th column is at *lend),
+ * with a soft break before each line after the first (and before the first when not even one
+ * fits). */
+static char *qp_put_encoded_lines(char *d, const unsigned char *p, size_t n, char **lend) {
+    char *e = *lend;
+    while (n) {
+        if (e - d < 3) memcpy(d, "=\r\n", 3), d += 3, e = d + QP_ROOM;
+        size_t f = (size_t)(e - d) / 3;
+        if (f > n) f = n;
+        d = qp_put_encoded(d, p, f);
+        p += f, n -= f;
+    }
+    *lend = e;
+    return d;
+}
+
 /* Encodes `len` bytes; see mailbars_qp_encode. MB_QP_TERMINATE makes the output end in CRLF,
  * with a soft break when the input did not end in a line break (decoders then add nothing).
  * The rules, byte by byte: a line break (text mode) is written as CRLF; a literal byte (printable
  * ASCII but '=', or a space or tab not followed by a line break or the end, and not a '.' or
  * "From " starting a line) takes one column, with a soft break first when the line has 75; any
  * other byte is "=XY", with a soft break first when it would pass column 75.
- * The input is classified 64 bytes at a time into a mask of the bytes that end a literal run;
- * runs of literal bytes are copied whole, line by line, and runs of encoded bytes are written
- * from the table. A space is copied with its run and taken back when a line break or the end
- * follows it. The start-of-line rule is applied where a line starts before a literal byte: at
- * the start, after a line break and after a soft break inside a literal run. */
+ * The column is kept as the output position of the line's 75th (`lend`), so that "fits" is one
+ * comparison. The input is taken in blocks of 63 bytes, classified through a mask of the bytes
+ * that end a literal run (bit 63 always set, so every run ends inside the mask). Within a block,
+ * each run of literal bytes is copied whole (a run reaching the block's end is followed 16 bytes
+ * further) and the special byte after it is handled at once, without going back through the
+ * mask: a '=' or a run of bytes above 0x7F (from the second mask; a run of two, the usual UTF-8
+ * letter, tested directly) is written from the table, a control byte (line break, tab, other)
+ * goes the slower way; runs that do not fit the line are split by helpers. The next block starts
+ * where the last event stopped. The last bytes of the input (fewer than QP_SLACK) are copied
+ * into a zero-padded buffer, so blocks and block copies never read past the input; a zero byte
+ * past the end stops runs like any control byte. A space is copied with its run and taken back
+ * when a line break or the end follows it. The start-of-line rule is applied where a line starts
+ * before a literal byte: at the start, after a line break and after a soft break inside a
+ * literal run. */
 int mb_qp_encode(const char *src, size_t len, unsigned flags, mailbars_buf *out) {
-    const unsigned char *p = (const unsigned char *)src, *end = p + len, *base = p;
+    const unsigned char *p = (const unsigned char *)src, *end = p + len;
     const int text = (flags & MB_QP_TEXT) != 0;
+    unsigned char tail[2 * QP_SLACK];
     if (len > SIZE_MAX / 4 - 64) return MAILBARS_ERR_NOMEM;
     /* Worst case: 3 characters per byte plus a 3-byte soft break per 25 encoded bytes. */
-    if (mailbars_buf_reserve(out, len * 3 + len / 8 + 16) != MAILBARS_OK) return MAILBARS_ERR_NOMEM;
-    char *d = out->data + out->len, *const start = d;
-    size_t col = 0;
-    uint64_t high = 0, m = len ? qp_special_mask(p, len < 64 ? len : 64, &high) : 0;
-    if (len && qp_line_start_special(p, end)) d = qp_put_encoded(d, p++, 1), col = 3;
-    while (p < end) {
-        size_t j = (size_t)(p - base);
-        if (j >= 64) {
-            size_t avail = (size_t)(end - p);
-            base = p;
-            j = 0;
-            m = qp_special_mask(p, avail < 64 ? avail : 64, &high);
-        }
-        uint64_t rest = m >> j;
-        if (!(rest & 1)) {
-            /* literal bytes up to the next special one or the end of the block, line by line */
-            size_t n = rest ? (size_t)__builtin_ctzll(rest) : 64 - j;
+    if (mailbars_buf_reserve(out, len * 3 + len / 8 + 16 + QP_OVERRUN) != MAILBARS_OK)
+        return MAILBARS_ERR_NOMEM;
+    char *d = out->data + out->len, *const start = d, *lend = d + QP_ROOM;
+    if (len && qp_line_start_special(p, end)) d = qp_put_encoded(d, p++, 1);
+    size_t need = QP_SLACK; /* bytes a block needs past its start; 1 in the tail copy */
+    for (;;) {
+        while ((size_t)(end - p) >= need) {
+            const unsigned char *const b = p;
+            uint64_t high, m = qp_special_mask(b, &high) | 1ull << 63;
+            high &= ~(1ull << 63);
+            size_t j = 0;            /* the next byte is b[j]; the block ends at 63 */
+            if (m & 1) goto special; /* no literal run first (often: a run ended at the peek) */
             for (;;) {
-                if (col >= QP_ROOM) {
-                    memcpy(d, "=\r\n", 3), d += 3, col = 0;
-                    if (qp_line_start_special(p, end)) {
-                        d = qp_put_encoded(d, p++, 1), col = 3;
-                        if (!--n) break;
-                    }
+                size_t n = (size_t)__builtin_ctzll(m >> j);        /* literal bytes, maybe none */
+                if (j + n == 63) n += qp_literal_prefix16(b + 63); /* the run goes on? */
+                if ((size_t)(lend - d) >= n) {
+                    qp_copy(d, b + j, n);
+                    d += n;
+                } else {
+                    d = qp_put_literal_lines(d, b + j, n, end, &lend);
                 }
-                size_t k = QP_ROOM - col < n ? QP_ROOM - col : n;
-                qp_copy(d, p, k, end);
-                p += k, d += k, col += k;
-                if (!(n -= k)) break;
+                j += n;
+                if (j >= 63) break;
+            special:;
+                unsigned c = b[j];
+                if (c == '=') {
+                    if (lend - d < 3) memcpy(d, "=\r\n", 3), d += 3, lend = d + QP_ROOM;
+                    memcpy(d, "=3D", 4); /* and a byte the next write covers */
+                    d += 3, j++;
+                } else if (c > 0x7F && b[j + 1] > 0x7F && b[j + 2] <= 0x7F && lend - d >= 6) {
+                    /* a run of two (a two-byte UTF-8 sequence), the common case, that fits */
+                    memcpy(d, qp_enc[c], 4);
+                    memcpy(d + 3, qp_enc[b[j + 1]], 4);
+                    d += 6, j += 2;
+                } else if (c >= 0x7F) {
+                    /* DEL, or the run of bytes above 0x7F (it stops at 63: bit 63 is clear) */
+                    n = c == 0x7F ? 1 : (size_t)__builtin_ctzll(~(high >> j));
+                    if ((size_t)(lend - d) >= 3 * n)
+                        d = qp_put_encoded(d, b + j, n);
+                    else
+                        d = qp_put_encoded_lines(d, b + j, n, &lend);
+                    j += n;
+                } else if ((c == '\n' || c == '\r') && text) {
+                    if (d > start && d[-1] == ' ') { /* the space before the break is encoded */
+                        d--;
+                        if (lend - d < 3) memcpy(d, "=\r\n", 3), d += 3;
+                        memcpy(d, "=20", 3), d += 3;
+                    }
+                    j += (c == '\r' && end - (b + j) >= 2 && b[j + 1] == '\n') ? 2 : 1;
+                    memcpy(d, "\r\n", 2);
+                    d += 2, lend = d + QP_ROOM;
+                    if (b + j < end && qp_line_start_special(b + j, end))
+                        d = qp_put_encoded(d, b + j++, 1);
+                } else if (c == '\t' && end - (b + j) >= 2 &&
+                           !(text && qp_class[b[j + 1]] == QP_BRK)) {
+                    /* a tab that is not trailing */
+                    if (d >= lend) memcpy(d, "=\r\n", 3), d += 3, lend = d + QP_ROOM;
+                    *d++ = (char)c;
+                    j++;
+                } else { /* any other control byte (line breaks too, in binary mode) */
+                    if (b + j >= end) break; /* the padding past the tail */
+                    if (lend - d < 3) memcpy(d, "=\r\n", 3), d += 3, lend = d + QP_ROOM;
+                    d = qp_put_encoded(d, b + j++, 1);
+                }
+                if (j >= 63) break;
             }
-            continue;
+            p = b + j;
         }
-        unsigned c = *p, k = qp_class[c];
-        if (k == QP_BRK && text) {
-            if (d > start && d[-1] == ' ') { /* the space before the break is encoded */
-                d--, col--;
-                if (col + 3 > QP_ROOM) memcpy(d, "=\r\n", 3), d += 3;
-                memcpy(d, "=20", 3), d += 3;
-            }
-            p += (c == '\r' && end - p >= 2 && p[1] == '\n') ? 2 : 1;
-            memcpy(d, "\r\n", 2);
-            d += 2, col = 0;
-            if (p < end && qp_line_start_special(p, end)) d = qp_put_encoded(d, p++, 1), col = 3;
-            continue;
-        }
-        if (k == QP_WS && end - p >= 2 && !(text && qp_class[p[1]] == QP_BRK)) {
-            /* a tab that is not trailing */
-            if (col >= QP_ROOM) memcpy(d, "=\r\n", 3), d += 3, col = 0;
-            *d++ = (char)c;
-            p++, col++;
-            continue;
-        }
-        /* this byte (whatever its class) and the QP_ENC bytes right after it: the run of
-         * bytes above 0x7F from the masks (all QP_ENC, none past the end), then byte by byte
-         * among the special ones (a run reaching the end of the block takes all of it) */
-        size_t specials = ~rest ? (size_t)__builtin_ctzll(~rest) : 64, n = 1;
-        if (specials > (size_t)(end - p)) specials = (size_t)(end - p); /* the set tail bits */
-        uint64_t hr = ~(high >> j);
-        if (c > 0x7F) n = hr ? (size_t)__builtin_ctzll(hr) : 64;
-        while (n < specials && qp_class[p[n]] == QP_ENC) n++;
-        if (col + 3 * n <= QP_ROOM) { /* all on this line */
-            d = qp_put_encoded(d, p, n);
-            p += n, col += 3 * n;
-            continue;
-        }
-        while (n) { /* as many as fit each line */
-            if (col + 3 > QP_ROOM) memcpy(d, "=\r\n", 3), d += 3, col = 0;
-            size_t f = (QP_ROOM - col) / 3;
-            if (f > n) f = n;
-            d = qp_put_encoded(d, p, f);
-            p += f, n -= f, col += 3 * f;
-        }
+        if (need == 1 || p >= end) break;
+        size_t rest = (size_t)(end - p); /* the tail, into the padded buffer */
+        memset(tail, 0, sizeof tail);
+        memcpy(tail, p, rest);
+        p = tail, end = tail + rest, need = 1;
     }
     if (d > start && d[-1] == ' ') { /* a space ending the text is encoded */
-        d--, col--;
-        if (col + 3 > QP_ROOM) memcpy(d, "=\r\n", 3), d += 3, col = 0;
-        memcpy(d, "=20", 3), d += 3, col += 3;
+        d--;
+        if (lend - d < 3) memcpy(d, "=\r\n", 3), d += 3, lend = d + QP_ROOM;
+        memcpy(d, "=20", 3), d += 3;
     }
-    if ((flags & MB_QP_TERMINATE) && col > 0) {
+    if ((flags & MB_QP_TERMINATE) && d + QP_ROOM != lend) {
         memcpy(d, "=\r\n", 3);
         d += 3;
     }
