@@ -106,7 +106,8 @@ static void test_edges(void) {
     compare("empty", b, 0);
     for (size_t lead = 0; lead <= 80; lead++) {
         /* `lead` literal bytes, then a run of n bytes above 0x7F, then a tail */
-        for (size_t n = 23; n <= 27; n++) {
+        for (size_t n = 23; n <= 66; n += n == 27 ? 21 : n == 52 ? 8 : 1) {
+            /* 23 to 27: around one line; 48 to 52 and 60 to 66: lines of 25, to a block's end */
             static const char *const tails[] = {"", "a", " ", " \n", "\r\n.", "=", "\t\n"};
             for (size_t t = 0; t < sizeof tails / sizeof *tails; t++) {
                 size_t len = 0;
@@ -140,6 +141,15 @@ static void test_edges(void) {
     }
     memset(b, 'q', sizeof b);
     compare("long line", b, sizeof b);
+    /* line breaks starting the input (after a prefix ending in a space), then a line start */
+    static const char *const starts[] = {"\n", "\r\n", "\r", "\n\n.a", "\r\nFrom x \n", " \n"};
+    for (size_t k = 0; k < sizeof starts / sizeof *starts; k++) {
+        size_t sl = strlen(starts[k]);
+        memcpy(b, starts[k], sl);
+        memset(b + sl, 'v', 200);
+        compare("line break first", b, sl);
+        compare("line break first, long", b, sl + 200);
+    }
 }
 
 /* Inputs that put each kind of special byte on the encoder's block ends (every 63 bytes, with
