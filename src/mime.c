@@ -151,10 +151,19 @@ static int normalize_breaks(const char *s, size_t len, mailbars_buf *b) {
     return MAILBARS_OK;
 }
 
-/* Forgets part k and checks that its new text is valid UTF-8 (else fills err). */
-static int check_part(mailbars_message *m, int k, const char *s, size_t len, mailbars_error *err) {
+/* Forgets part k and checks that its new text is valid UTF-8 (else fills err), unless the
+ * caller knows it is (`utf8_known`; MAILBARS_VERIFY_UTF8_KNOWN builds check the claim). */
+static int check_part(mailbars_message *m, int k, const char *s, size_t len, int utf8_known,
+                      mailbars_error *err) {
     m->have_part[k] = 0;
     mailbars_buf_reset(&m->part[k]);
+#if defined(MAILBARS_VERIFY_UTF8_KNOWN)
+    if (utf8_known && mb_utf8_check((const unsigned char *)s, len) < len) {
+        fprintf(stderr, "mailbars: %s claimed valid UTF-8 but is not\n", part_name[k]);
+        abort();
+    }
+#endif
+    if (utf8_known) return MAILBARS_OK;
     size_t bad = mb_utf8_check((const unsigned char *)s, len);
     if (bad < len) {
         mb_error(err, MAILBARS_ERR_UTF8, 0, 0, "%s: invalid UTF-8 at byte offset %zu", part_name[k],
@@ -168,7 +177,7 @@ static int check_part(mailbars_message *m, int k, const char *s, size_t len, mai
 /* Stores a body as given, once it is known to be valid UTF-8. */
 static int set_part(mailbars_message *m, int k, const char *s, size_t len, mailbars_error *err) {
     if (!s && len) return mb_error(err, MAILBARS_ERR_ARGUMENT, 0, 0, "%s is NULL", part_name[k]);
-    int rc = check_part(m, k, s, len, err);
+    int rc = check_part(m, k, s, len, 0, err);
     if (rc) return rc;
     if (mailbars_buf_append(&m->part[k], s ? s : "", len))
         return mb_error(err, MAILBARS_ERR_NOMEM, 0, 0, NULL);
@@ -178,20 +187,8 @@ static int set_part(mailbars_message *m, int k, const char *s, size_t len, mailb
 
 int mb_message_take_part(mailbars_message *m, int k, mailbars_buf *b, int utf8_known,
                          mailbars_error *err) {
-#if defined(MAILBARS_VERIFY_UTF8_KNOWN)
-    if (utf8_known &&
-        mb_utf8_check((const unsigned char *)(b->data ? b->data : ""), b->len) < b->len) {
-        fprintf(stderr, "mailbars: %s claimed valid UTF-8 but is not\n", part_name[k]);
-        abort();
-    }
-#endif
-    if (utf8_known) {
-        m->have_part[k] = 0;
-        mailbars_buf_reset(&m->part[k]);
-    } else {
-        int rc = check_part(m, k, b->data ? b->data : "", b->len, err);
-        if (rc) return rc;
-    }
+    int rc = check_part(m, k, b->data ? b->data : "", b->len, utf8_known, err);
+    if (rc) return rc;
     if (!b->data && mailbars_buf_append(b, "", 0)) /* a part always has a buffer */
         return mb_error(err, MAILBARS_ERR_NOMEM, 0, 0, NULL);
     mailbars_buf t = m->part[k];
@@ -355,6 +352,13 @@ static size_t crlf_length(const char *s, size_t len) {
     return n;
 }
 
+/* The CTE the caller's encoding setting forces (base64 or quoted-printable), or -1 (auto). */
+static int forced_cte(const mailbars_message *m) {
+    return m->enc == MAILBARS_ENC_BASE64             ? CTE_B64
+           : m->enc == MAILBARS_ENC_QUOTED_PRINTABLE ? CTE_QP
+                                                     : -1;
+}
+
 /* Converts and encodes part k, appending it to `body` (no final line break: the caller adds
  * the one its context needs); returns its CTE in *cte. */
 static int encode_part(mailbars_message *m, int k, mailbars_buf *body, int *cte,
@@ -384,9 +388,7 @@ static int encode_part(mailbars_message *m, int k, mailbars_buf *body, int *cte,
     if (rc) return mb_error(err, rc, 0, 0, NULL);
     const char *p = raw ? src : conv->data ? conv->data : "";
     size_t n = raw ? srclen : conv->len;
-    int mode = m->enc == MAILBARS_ENC_BASE64             ? CTE_B64
-               : m->enc == MAILBARS_ENC_QUOTED_PRINTABLE ? CTE_QP
-                                                         : -1;
+    int mode = forced_cte(m);
     if (!m->cs.ascii_compatible) mode = CTE_B64; /* e.g. UTF-16: QP text rules do not apply */
     if (mode < 0 && fits_7bit((const unsigned char *)p, n)) mode = CTE_7BIT;
     if (mode == CTE_7BIT) {
@@ -416,10 +418,7 @@ static int encode_part(mailbars_message *m, int k, mailbars_buf *body, int *cte,
 /* The CTE every part gets when it is known before encoding: -1, or the CTE of UTF-8 text with
  * the encoding forced to quoted-printable or base64 (encode_part then decides the same way). */
 static int fixed_cte(const mailbars_message *m) {
-    if (!mb_charset_is_utf8(&m->cs)) return -1;
-    return m->enc == MAILBARS_ENC_BASE64             ? CTE_B64
-           : m->enc == MAILBARS_ENC_QUOTED_PRINTABLE ? CTE_QP
-                                                     : -1;
+    return mb_charset_is_utf8(&m->cs) ? forced_cte(m) : -1;
 }
 
 /* Writes the Content-Type (and Content-Transfer-Encoding) of part k. */

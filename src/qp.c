@@ -47,27 +47,38 @@ static const char qp_enc[256][4] = {QP_R64(0), QP_R64(64), QP_R64(128), QP_R64(1
  * and the line's end (`lend`) is 75 past a line's start. */
 #define QP_OVERRUN 96
 
+/* Bit j set when byte j of the 16 at p is literal in a run: 0x20 to 0x7E (space included), not
+ * '='. */
+static inline unsigned qp_literal16(const unsigned char *p) {
+#if defined(__SSE2__)
+    /* x + 1 > 0x20 as signed bytes: 0x20 to 0x7E */
+    __m128i x = _mm_loadu_si128((const __m128i *)(const void *)p);
+    return (unsigned)_mm_movemask_epi8(
+        _mm_andnot_si128(_mm_cmpeq_epi8(x, _mm_set1_epi8('=')),
+                         _mm_cmpgt_epi8(_mm_add_epi8(x, _mm_set1_epi8(1)), _mm_set1_epi8(0x20))));
+#else
+    unsigned lit = 0;
+    for (unsigned j = 0; j < 16; j++)
+        lit |= (unsigned)(qp_class[p[j]] == QP_SAFE || p[j] == ' ') << j;
+    return lit;
+#endif
+}
+
 /* Bit j set when byte j of the 64 at p ends a run of literal bytes: it is below 0x20, above
  * 0x7E, or '='; in *high, when it is above 0x7F. All 64 bytes are read: the caller keeps the
  * block inside the input, or inside the zero-padded copy of its tail (a zero byte stops a run). */
 static inline uint64_t qp_special_mask(const unsigned char *p, uint64_t *high) {
     uint64_t lit = 0, h = 0;
-#if defined(__SSE2__)
     for (int b = 0; b < 4; b++) {
-        /* literal: x + 1 > 0x20 as signed bytes (0x20 to 0x7E), and not '=' */
-        __m128i x = _mm_loadu_si128((const __m128i *)(const void *)(p + 16 * b));
-        __m128i ok = _mm_andnot_si128(
-            _mm_cmpeq_epi8(x, _mm_set1_epi8('=')),
-            _mm_cmpgt_epi8(_mm_add_epi8(x, _mm_set1_epi8(1)), _mm_set1_epi8(0x20)));
-        lit |= (uint64_t)(unsigned)_mm_movemask_epi8(ok) << (16 * b);
-        h |= (uint64_t)(unsigned)_mm_movemask_epi8(x) << (16 * b);
-    }
+        lit |= (uint64_t)qp_literal16(p + 16 * b) << (16 * b);
+#if defined(__SSE2__)
+        h |= (uint64_t)(unsigned)_mm_movemask_epi8(
+                 _mm_loadu_si128((const __m128i *)(const void *)(p + 16 * b)))
+             << (16 * b);
 #else
-    for (unsigned j = 0; j < 64; j++) {
-        lit |= (uint64_t)(qp_class[p[j]] == QP_SAFE || p[j] == ' ') << j;
-        h |= (uint64_t)(p[j] >> 7) << j;
-    }
+        for (unsigned j = 0; j < 16; j++) h |= (uint64_t)(p[16 * b + j] >> 7) << (16 * b + j);
 #endif
+    }
     *high = h;
     return ~lit;
 }
@@ -75,17 +86,7 @@ static inline uint64_t qp_special_mask(const unsigned char *p, uint64_t *high) {
 /* How many of the 16 bytes at p are literal before the first one that is not (16 if all are):
  * a literal run reaching a block's end is followed this far, so that it is copied at once. */
 static inline size_t qp_literal_prefix16(const unsigned char *p) {
-    unsigned lit = 0;
-#if defined(__SSE2__)
-    __m128i x = _mm_loadu_si128((const __m128i *)(const void *)p);
-    lit = (unsigned)_mm_movemask_epi8(
-        _mm_andnot_si128(_mm_cmpeq_epi8(x, _mm_set1_epi8('=')),
-                         _mm_cmpgt_epi8(_mm_add_epi8(x, _mm_set1_epi8(1)), _mm_set1_epi8(0x20))));
-#else
-    for (unsigned j = 0; j < 16; j++)
-        lit |= (unsigned)(qp_class[p[j]] == QP_SAFE || p[j] == ' ') << j;
-#endif
-    return (size_t)__builtin_ctz(~lit);
+    return (size_t)__builtin_ctz(~qp_literal16(p));
 }
 
 /* Copies n bytes (up to 80) from p to d. With SSE2 it moves 32 bytes, or 80 when n is above 32,
