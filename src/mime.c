@@ -5,6 +5,7 @@
 #define _GNU_SOURCE /* memmem, gmtime_r */
 #endif
 #include "mime_internal.h"
+#include <pthread.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -251,11 +252,44 @@ int mailbars_message_set_message_id(mailbars_message *m, const char *id) {
     return MAILBARS_OK;
 }
 
+/* Bytes from the kernel's generator, taken from a per-thread buffer filled 512 bytes at a time:
+ * a message needs 32 (boundary and Message-ID), and a system call for each cost more than
+ * building the rest of a small message. A fork makes the child drop what it inherited, so that
+ * parent and child never hand out the same bytes. */
+enum { RB_SIZE = 512 };
+static unsigned g_fork_gen; /* bumped in every child */
+static pthread_once_t g_fork_once = PTHREAD_ONCE_INIT;
+static void on_fork_child(void) {
+    __atomic_add_fetch(&g_fork_gen, 1, __ATOMIC_RELAXED);
+}
+static void fork_hook(void) {
+    pthread_atfork(NULL, NULL, on_fork_child);
+}
+static __thread struct {
+    unsigned char b[RB_SIZE];
+    unsigned left, gen;
+} t_rb;
+
+/* Fills r with n (at most RB_SIZE) random bytes; 0 when the kernel's generator failed. */
+static int random_bytes(unsigned char *r, size_t n) {
+    pthread_once(&g_fork_once, fork_hook);
+    unsigned gen = __atomic_load_n(&g_fork_gen, __ATOMIC_RELAXED);
+    if (t_rb.gen != gen || t_rb.left < n) {
+        t_rb.left = 0, t_rb.gen = gen;
+        if (getrandom(t_rb.b, RB_SIZE, GRND_NONBLOCK) != (ssize_t)RB_SIZE) return 0;
+        t_rb.left = RB_SIZE;
+    }
+    t_rb.left -= (unsigned)n;
+    memcpy(r, t_rb.b + t_rb.left, n);
+    memset(t_rb.b + t_rb.left, 0, n); /* a byte is handed out once */
+    return 1;
+}
+
 /* 128 random bits as 32 hex digits: the kernel's generator, or a time/counter mix if that
  * is unavailable (uniqueness is all that is needed). */
 static void random_hex(char out[33]) {
     unsigned char r[16];
-    if (getrandom(r, sizeof r, GRND_NONBLOCK) != (ssize_t)sizeof r) {
+    if (!random_bytes(r, sizeof r)) {
         static uint64_t counter;
         struct timespec ts;
         clock_gettime(CLOCK_REALTIME, &ts);

@@ -5,6 +5,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/wait.h>
+#include <unistd.h>
 #include <unicode/ucnv.h>
 #include <unicode/ustring.h>
 
@@ -693,6 +695,70 @@ static void test_messages(void) {
     mailbars_message_free(m);
 }
 
+/* Builds n multipart messages with generated boundaries and Message-IDs; writes their 32-digit
+ * random parts, two per message, into ids (n * 2 * 33 bytes, NUL-terminated each). */
+static void generated_ids(mailbars_message *m, int n, char *ids) {
+    mailbars_buf out = {0};
+    mailbars_error err;
+    for (int i = 0; i < n; i++) {
+        CHECK(build(m, &out, &err) == 0, "build %d", i);
+        const char *b = strstr(out.data ? out.data : "", "boundary=\"=_mb");
+        const char *mid = strstr(out.data ? out.data : "", "Message-ID: <");
+        CHECK(b && mid, "generated values present");
+        if (!b || !mid) break;
+        memcpy(ids + (2 * i) * 33, b + 14, 32), ids[(2 * i) * 33 + 32] = 0;
+        memcpy(ids + (2 * i + 1) * 33, mid + 13, 32), ids[(2 * i + 1) * 33 + 32] = 0;
+    }
+    mailbars_buf_free(&out);
+}
+
+/* 1 when any of the n 33-byte ids in a equals any in b (a == b: any two distinct ones). */
+static int ids_overlap(const char *a, int na, const char *b, int nb) {
+    for (int i = 0; i < na; i++)
+        for (int j = a == b ? i + 1 : 0; j < nb; j++)
+            if (!strcmp(a + i * 33, b + j * 33)) return 1;
+    return 0;
+}
+
+/* Generated boundaries and Message-IDs are 32 hex digits and never repeat: not within a
+ * process (they come from a buffer of the kernel's random bytes), and not between a parent and
+ * a child forked while that buffer was part used. */
+static void test_unique_ids(void) {
+    enum { N = 150, M = 20 };
+    static char ids[2 * N * 33], mine[2 * M * 33], theirs[2 * M * 33];
+    mailbars_message *m = mailbars_message_new();
+    mailbars_error err;
+    mailbars_message_add_address(m, MAILBARS_FROM, S("a@example.com"), &err);
+    mailbars_message_set_text(m, S("text"), &err);
+    mailbars_message_set_html(m, S("<p>html</p>"), &err);
+    generated_ids(m, N, ids);
+    int hex = 1;
+    for (int i = 0; i < 2 * N; i++) hex &= strspn(ids + i * 33, "0123456789abcdef") == 32;
+    CHECK(hex, "generated values are 32 hex digits");
+    CHECK(!ids_overlap(ids, 2 * N, ids, 2 * N), "no generated value repeats");
+    int fd[2];
+    CHECK(pipe(fd) == 0, "pipe");
+    fflush(NULL);
+    pid_t pid = fork();
+    if (pid == 0) {
+        close(fd[0]);
+        generated_ids(m, M, theirs);
+        _exit(write(fd[1], theirs, sizeof theirs) == (ssize_t)sizeof theirs ? 0 : 1);
+    }
+    close(fd[1]);
+    generated_ids(m, M, mine);
+    size_t got = 0;
+    for (ssize_t r;
+         got < sizeof theirs && (r = read(fd[0], theirs + got, sizeof theirs - got)) > 0;)
+        got += (size_t)r;
+    close(fd[0]);
+    int status = 1;
+    CHECK(pid > 0 && waitpid(pid, &status, 0) == pid && status == 0 && got == sizeof theirs,
+          "child wrote its values");
+    CHECK(!ids_overlap(mine, 2 * M, theirs, 2 * M), "parent and forked child share no value");
+    mailbars_message_free(m);
+}
+
 /* A writer that appends to a buffer, or fails when userdata is NULL. */
 static int buf_writer(void *ud, const char *data, size_t len) {
     if (!ud) return 1;
@@ -784,6 +850,7 @@ static void test_dates(void) {
 }
 
 int main(void) {
+    test_unique_ids();
     test_address_reuse();
     test_dates();
     test_utf8_direct_path();
