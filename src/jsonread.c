@@ -26,6 +26,20 @@ static int object_matches(json_t *o) {
             (n == &x->ordered ? NULL : (void *)n) != json_object_iter_next(o, it))
             return 0;
     }
+    /* the bucket array that mb_jr_warm reads: a bucket is empty (both ends at the list head)
+     * or starts at a pair of this object */
+    const struct mb_jr_list *const *b = x->buckets;
+    if (x->order > 20 || ((size_t)1 << x->order) < x->size) return 0;
+    for (size_t k = 0; k < (size_t)1 << x->order; k++) {
+        if (b[2 * k] == &x->list) {
+            if (b[2 * k + 1] != &x->list) return 0;
+            continue;
+        }
+        int found = 0;
+        for (it = json_object_iter(o); it && !found; it = json_object_iter_next(o, it))
+            found = (const void *)b[2 * k] == (const void *)MB_JR_PAIR(it);
+        if (!found) return 0;
+    }
     return 1;
 }
 
@@ -87,4 +101,63 @@ void mb_jr_init(void) {
 void mb_jr_force(int direct) {
     mb_jr_init();
     mb_jr_direct = direct && g_checked == 1;
+}
+
+/* One level of mb_jr_warm: asks for the lines of the objects' pairs (through their bucket
+ * arrays, which hold every pair's address: no list to follow) and the arrays' elements, then
+ * for the values of those pairs, then for the strings' bytes; objects and arrays found go in
+ * `next`. Each step touches only lines the step before asked for, many at a time. */
+static size_t warm_level(const json_t *const *cur, size_t nc, const json_t **next, size_t cap,
+                         unsigned *budget) {
+    const struct mb_jr_pair *pairs[128];
+    const json_t *vals[128];
+    size_t np = 0, nv = 0, nn = 0;
+    for (size_t i = 0; i < nc; i++) {
+        if (json_is_object(cur[i])) {
+            const struct mb_jr_object *x = (const struct mb_jr_object *)cur[i];
+            const struct mb_jr_list *const *b = x->buckets; /* first, last per bucket */
+            size_t nb = x->order < 7 ? (size_t)1 << x->order : 0;
+            for (size_t k = 0; k < nb && np < 128 && *budget; k++) {
+                const struct mb_jr_list *first = b[2 * k];
+                if (first == &x->list) continue; /* empty */
+                __builtin_prefetch(first);
+                pairs[np++] = (const struct mb_jr_pair *)(const void *)first, (*budget)--;
+            }
+        } else if (json_is_array(cur[i])) {
+            const struct mb_jr_array *a = (const struct mb_jr_array *)cur[i];
+            for (size_t k = 0; k < a->entries && k < 16 && nv < 128 && *budget; k++) {
+                __builtin_prefetch(a->table[k]);
+                vals[nv++] = a->table[k], (*budget)--;
+            }
+        }
+    }
+    for (size_t i = 0; i < np && nv < 128; i++) {
+        __builtin_prefetch(pairs[i]->value);
+        vals[nv++] = pairs[i]->value;
+    }
+    for (size_t i = 0; i < nv; i++) {
+        if (json_is_string(vals[i]))
+            __builtin_prefetch(((const struct mb_jr_string *)vals[i])->value);
+        else if ((json_is_object(vals[i]) || json_is_array(vals[i])) && nn < cap)
+            next[nn++] = vals[i];
+    }
+    return nn;
+}
+
+void mb_jr_warm(const json_t *root) {
+    if (mb_jr_direct != 1 || !root) return;
+    const json_t *a[32], *b[32], **cur = a, **next = b;
+    size_t nc = 1;
+    unsigned budget = 256;
+    a[0] = root;
+    for (int depth = 0; depth < 3 && nc && budget; depth++) {
+        for (size_t i = 0; i < nc; i++) /* the bucket arrays and element tables */
+            if (json_is_object(cur[i]))
+                __builtin_prefetch(((const struct mb_jr_object *)cur[i])->buckets);
+            else if (json_is_array(cur[i]))
+                __builtin_prefetch(((const struct mb_jr_array *)cur[i])->table);
+        nc = warm_level(cur, nc, next, 32, &budget);
+        const json_t **t = cur;
+        cur = next, next = t;
+    }
 }

@@ -45,6 +45,13 @@ extern int mb_jr_direct;
  * is retried on the next call. */
 void mb_jr_init(void);
 
+/* Starts loading the data under root that a render is likely to read, three levels deep and
+ * at most 256 values (direct reads only; a hint: nothing is changed, nothing waited for but
+ * the loads themselves). jansson allocates every pair, value and string apart, and a render
+ * that meets them one at a time waits on each miss in turn; asked for a level at a time, the
+ * misses overlap. Used before a message's parts are rendered. */
+void mb_jr_warm(const json_t *root);
+
 /* For tests: 1 forces direct reads (only after a passing check), 0 forces the API. */
 void mb_jr_force(int direct);
 

@@ -5,6 +5,7 @@
 #include "internal.h"
 #include "program.h"
 #include "ses_internal.h"
+#include "jsonread.h"
 #include <stdio.h>
 #include <stdlib.h>
 
@@ -434,6 +435,7 @@ int mailbars_ses_render_parts(mailbars_ses_render_state *st, const mailbars_ses_
         if (outs[i]) *outs[i] = NULL;
         if (lens[i]) *lens[i] = 0;
     }
+    mb_jr_warm(data); /* the data is read three times over: ask for it all at once */
     /* Render order is SES's: subject, text, HTML; the first failure stops. */
     for (int i = 0; i < 3; i++) {
         if (!t->tpl[i]) continue;

@@ -111,6 +111,51 @@ static void run_all(mailbars_render_state *st, tcase *cases, size_t n) {
     }
 }
 
+/* mb_jr_warm only reads: on data of every shape (empty, deep, wide, long arrays, big objects
+ * whose bucket arrays have grown, after deletes) it must leave the data as it was, and under
+ * ASan it must read nothing it should not. */
+static void test_warm(void) {
+    json_error_t je;
+    static const char *const docs[] = {
+        "{}",
+        "[]",
+        "\"s\"",
+        "3",
+        "null",
+        "{\"a\":{\"b\":{\"c\":{\"d\":{\"e\":\"deep\"}}}},\"x\":[[[[1]]]]}",
+        "{\"s\":\"a\\u0000b\",\"arr\":[{},[],\"x\",{\"k\":\"v\"},1,2.5,true,null]}"};
+    for (size_t i = 0; i < sizeof docs / sizeof *docs; i++) {
+        json_t *d = json_loads(docs[i], JSON_ALLOW_NUL | JSON_DECODE_ANY, &je);
+        char *before = json_dumps(d, JSON_ENCODE_ANY | JSON_SORT_KEYS);
+        mb_jr_warm(d);
+        char *after = json_dumps(d, JSON_ENCODE_ANY | JSON_SORT_KEYS);
+        checks++;
+        if (!d || !before || !after || strcmp(before, after)) failures++;
+        free(before), free(after);
+        json_decref(d);
+    }
+    json_t *big = json_object(), *arr = json_array();
+    char key[16];
+    for (int i = 0; i < 500; i++) { /* buckets beyond what warm scans, collisions */
+        snprintf(key, sizeof key, "k%d", i);
+        json_object_set_new(big, key, i % 3 ? json_string(key) : json_pack("{s:[i]}", "n", i));
+        json_array_append_new(arr, json_string(key));
+    }
+    for (int i = 0; i < 500; i += 7) {
+        snprintf(key, sizeof key, "k%d", i);
+        json_object_del(big, key);
+    }
+    json_object_set(big, "arr", arr);
+    size_t size = json_object_size(big);
+    mb_jr_warm(big);
+    mb_jr_warm(arr);
+    mb_jr_warm(NULL);
+    checks++;
+    if (json_object_size(big) != size || json_array_size(arr) != 500) failures++;
+    json_decref(arr);
+    json_decref(big);
+}
+
 int main(int argc, char **argv) {
     if (argc != 2) {
         fprintf(stderr, "usage: test_fast_paths fast_paths.jsonl\n");
@@ -162,6 +207,7 @@ int main(int argc, char **argv) {
     mb_jr_force(1);
     mailbars_render_state_free(st);
     test_limits_match();
+    test_warm();
     for (size_t i = 0; i < n; i++) {
         mailbars_template_free(cases[i].tpl);
         json_decref(cases[i].root);
