@@ -103,12 +103,26 @@ void mb_jr_force(int direct) {
     mb_jr_direct = direct && g_checked == 1;
 }
 
+/* Asks for the n bytes at p, a line at a time (up to 4 lines). */
+static inline void warm_span(const void *p, size_t n) {
+    for (size_t o = 0; o < n && o < 256; o += 64) __builtin_prefetch((const char *)p + o);
+}
+
+/* 1 when the pair's key is one of keys[0..nkeys) (no keys: every key is). */
+static int warm_wanted(const struct mb_jr_pair *pr, const mb_jr_rootkey *keys, size_t nkeys) {
+    if (!keys) return 1;
+    for (size_t i = 0; i < nkeys; i++)
+        if (keys[i].len == pr->key_len && !memcmp(keys[i].key, pr->key, pr->key_len)) return 1;
+    return 0;
+}
+
 /* One level of mb_jr_warm: asks for the lines of the objects' pairs (through their bucket
  * arrays, which hold every pair's address: no list to follow) and the arrays' elements, then
- * for the values of those pairs, then for the strings' bytes; objects and arrays found go in
- * `next`. Each step touches only lines the step before asked for, many at a time. */
+ * for the values of those pairs (of the pairs named in `keys`, if given), then for the
+ * strings' bytes and the next level's bucket arrays and element tables; objects and arrays
+ * found go in `next`. Each step touches only lines the step before asked for, many at a time. */
 static size_t warm_level(const json_t *const *cur, size_t nc, const json_t **next, size_t cap,
-                         unsigned *budget) {
+                         unsigned *budget, const mb_jr_rootkey *keys, size_t nkeys) {
     const struct mb_jr_pair *pairs[128];
     const json_t *vals[128];
     size_t np = 0, nv = 0, nn = 0;
@@ -132,31 +146,39 @@ static size_t warm_level(const json_t *const *cur, size_t nc, const json_t **nex
         }
     }
     for (size_t i = 0; i < np && nv < 128; i++) {
+        if (!warm_wanted(pairs[i], keys, nkeys)) continue;
         __builtin_prefetch(pairs[i]->value);
         vals[nv++] = pairs[i]->value;
     }
     for (size_t i = 0; i < nv; i++) {
-        if (json_is_string(vals[i]))
-            __builtin_prefetch(((const struct mb_jr_string *)vals[i])->value);
-        else if ((json_is_object(vals[i]) || json_is_array(vals[i])) && nn < cap)
-            next[nn++] = vals[i];
+        const json_t *v = vals[i];
+        if (json_is_string(v)) {
+            __builtin_prefetch(((const struct mb_jr_string *)v)->value);
+        } else if (json_is_object(v) && nn < cap) {
+            const struct mb_jr_object *x = (const struct mb_jr_object *)v;
+            warm_span(x->buckets, x->order < 7 ? (size_t)16 << x->order : 0);
+            next[nn++] = v;
+        } else if (json_is_array(v) && nn < cap) {
+            const struct mb_jr_array *a = (const struct mb_jr_array *)v;
+            warm_span(a->table, a->entries * sizeof(json_t *));
+            next[nn++] = v;
+        }
     }
     return nn;
 }
 
-void mb_jr_warm(const json_t *root) {
+void mb_jr_warm(const json_t *root, const mb_jr_rootkey *keys, size_t nkeys) {
     if (mb_jr_direct != 1 || !root) return;
     const json_t *a[32], *b[32], **cur = a, **next = b;
     size_t nc = 1;
     unsigned budget = 256;
     a[0] = root;
+    if (json_is_object(root)) {
+        const struct mb_jr_object *x = (const struct mb_jr_object *)root;
+        warm_span(x->buckets, x->order < 7 ? (size_t)16 << x->order : 0);
+    }
     for (int depth = 0; depth < 3 && nc && budget; depth++) {
-        for (size_t i = 0; i < nc; i++) /* the bucket arrays and element tables */
-            if (json_is_object(cur[i]))
-                __builtin_prefetch(((const struct mb_jr_object *)cur[i])->buckets);
-            else if (json_is_array(cur[i]))
-                __builtin_prefetch(((const struct mb_jr_array *)cur[i])->table);
-        nc = warm_level(cur, nc, next, 32, &budget);
+        nc = warm_level(cur, nc, next, 32, &budget, depth ? NULL : keys, nkeys);
         const json_t **t = cur;
         cur = next, next = t;
     }

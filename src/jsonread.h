@@ -45,12 +45,19 @@ extern int mb_jr_direct;
  * is retried on the next call. */
 void mb_jr_init(void);
 
+/* A key of the root object that a template reads. */
+typedef struct mb_jr_rootkey {
+    const char *key;
+    size_t len;
+} mb_jr_rootkey;
+
 /* Starts loading the data under root that a render is likely to read, three levels deep and
- * at most 256 values (direct reads only; a hint: nothing is changed, nothing waited for but
- * the loads themselves). jansson allocates every pair, value and string apart, and a render
- * that meets them one at a time waits on each miss in turn; asked for a level at a time, the
- * misses overlap. Used before a message's parts are rendered. */
-void mb_jr_warm(const json_t *root);
+ * at most 256 values: of the root's keys, those in keys[0..nkeys) (keys NULL: all). Direct
+ * reads only, and a hint: nothing is changed, nothing waited for but the loads themselves.
+ * jansson allocates every pair, value and string apart, and a render that meets them one at a
+ * time waits on each miss in turn; asked for a level at a time, the misses overlap. Used
+ * before a message's parts are rendered. */
+void mb_jr_warm(const json_t *root, const mb_jr_rootkey *keys, size_t nkeys);
 
 /* For tests: 1 forces direct reads (only after a passing check), 0 forces the API. */
 void mb_jr_force(int direct);

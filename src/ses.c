@@ -19,6 +19,8 @@ struct mailbars_ses_template {
     mailbars_env *env;
     mailbars_ses_options opts; /* opts.limits is NULL: the copy is `limits` */
     mailbars_render_ctx limits;
+    mb_jr_rootkey warm[32]; /* the root keys the parts read (mb_jr_warm), if nwarm > 0 */
+    size_t nwarm;
 };
 
 struct mailbars_ses_render_state {
@@ -209,6 +211,43 @@ const char *mb_ses_template_part(const mailbars_ses_template *t, int part, size_
     return t->src[part];
 }
 
+/* Adds k to the template's root keys to warm; 0 when there is no room. */
+static int warm_add(mailbars_ses_template *t, const char *k, size_t len) {
+    for (size_t i = 0; i < t->nwarm; i++)
+        if (t->warm[i].len == len && !memcmp(t->warm[i].key, k, len)) return 1;
+    if (t->nwarm == sizeof t->warm / sizeof *t->warm) return 0;
+    t->warm[t->nwarm++] = (mb_jr_rootkey){k, len};
+    return 1;
+}
+
+/* The keys of the data's root that the parts may read, for mb_jr_warm: the first key of every
+ * context path and of every @root path, wherever it is (a key read inside a loop is only
+ * warmed for nothing). A path to `this` itself (which a helper or `with` could read any key
+ * of), or more keys than there is room for, leaves the list empty: everything is warmed. A
+ * custom helper or a registered partial may still read keys not listed; they are just not
+ * warmed. */
+static void warm_keys(mailbars_ses_template *t) {
+    t->nwarm = 0;
+    for (int i = 0; i < 3; i++) {
+        const mailbars_template *tp = t->tpl[i];
+        for (uint32_t j = 0; tp && j < tp->npaths; j++) {
+            const mb_path *p = &tp->paths[j];
+            int ok = 1;
+            if (p->kind == PATH_THIS || (p->kind == PATH_CTX && !p->nparts))
+                ok = 0;
+            else if (p->kind == PATH_CTX)
+                ok = warm_add(t, p->parts[0].key, p->parts[0].len);
+            else if (p->kind == PATH_DATA && p->nparts >= 2 && p->parts[0].len == 4 &&
+                     !memcmp(p->parts[0].key, "root", 4))
+                ok = warm_add(t, p->parts[1].key, p->parts[1].len);
+            if (!ok) {
+                t->nwarm = 0;
+                return;
+            }
+        }
+    }
+}
+
 mailbars_ses_template *mailbars_ses_template_new(const char *name, const char *subject,
                                                  const char *text, const char *html,
                                                  const mailbars_ses_options *opts,
@@ -270,6 +309,7 @@ mailbars_ses_template *mailbars_ses_template_new(const char *name, const char *s
         }
     }
     mailbars_compile_ctx_free(cctx);
+    warm_keys(t);
     return t;
 nomem:
     mailbars_ses_template_free(t);
@@ -435,7 +475,7 @@ int mailbars_ses_render_parts(mailbars_ses_render_state *st, const mailbars_ses_
         if (outs[i]) *outs[i] = NULL;
         if (lens[i]) *lens[i] = 0;
     }
-    mb_jr_warm(data); /* the data is read three times over: ask for it all at once */
+    mb_jr_warm(data, t->nwarm ? t->warm : NULL, t->nwarm); /* ask for it all at once */
     /* Render order is SES's: subject, text, HTML; the first failure stops. */
     for (int i = 0; i < 3; i++) {
         if (!t->tpl[i]) continue;

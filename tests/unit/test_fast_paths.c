@@ -127,7 +127,8 @@ static void test_warm(void) {
     for (size_t i = 0; i < sizeof docs / sizeof *docs; i++) {
         json_t *d = json_loads(docs[i], JSON_ALLOW_NUL | JSON_DECODE_ANY, &je);
         char *before = json_dumps(d, JSON_ENCODE_ANY | JSON_SORT_KEYS);
-        mb_jr_warm(d);
+        mb_jr_warm(d, NULL, 0);
+        mb_jr_warm(d, (const mb_jr_rootkey[]){{"a", 1}, {"arr", 3}}, 2);
         char *after = json_dumps(d, JSON_ENCODE_ANY | JSON_SORT_KEYS);
         checks++;
         if (!d || !before || !after || strcmp(before, after)) failures++;
@@ -147,9 +148,10 @@ static void test_warm(void) {
     }
     json_object_set(big, "arr", arr);
     size_t size = json_object_size(big);
-    mb_jr_warm(big);
-    mb_jr_warm(arr);
-    mb_jr_warm(NULL);
+    mb_jr_warm(big, NULL, 0);
+    mb_jr_warm(big, (const mb_jr_rootkey[]){{"arr", 3}, {"k1", 2}}, 2);
+    mb_jr_warm(arr, NULL, 0);
+    mb_jr_warm(NULL, NULL, 0);
     checks++;
     if (json_object_size(big) != size || json_array_size(arr) != 500) failures++;
     json_decref(arr);
