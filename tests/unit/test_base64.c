@@ -7,6 +7,7 @@
  * a sanitizer. Every encoding is also decoded back. */
 #include "mime_internal.h"
 #include "cpu.h"
+#include "xorshift.h"
 #include <stdio.h>
 #include <stdlib.h>
 #include <sys/mman.h>
@@ -139,12 +140,8 @@ static void compare(const unsigned char *in, size_t len, size_t line_len, const 
 }
 
 static unsigned long long rng = 0x9E3779B97F4A7C15ull;
-/* xorshift64: a fixed sequence, so failures reproduce. */
 static unsigned rnd(void) {
-    rng ^= rng << 13;
-    rng ^= rng >> 7;
-    rng ^= rng << 17;
-    return (unsigned)(rng >> 11);
+    return xorshift_next(&rng);
 }
 
 /* Line lengths: unbroken, the shortest, under one 64-character block, one block exactly, MIME's

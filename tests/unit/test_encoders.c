@@ -4,6 +4,7 @@
  * and binary mode, with and without MB_QP_TERMINATE, into empty buffers and buffers that already
  * hold text. */
 #include "mime_internal.h"
+#include "xorshift.h"
 #include <stdio.h>
 #include <stdlib.h>
 
@@ -90,12 +91,8 @@ static void compare(const char *what, const unsigned char *in, size_t len) {
 }
 
 static unsigned long long rng = 0x9E3779B97F4A7C15ull;
-/* xorshift64: a fixed sequence, so failures reproduce. */
 static unsigned rnd(void) {
-    rng ^= rng << 13;
-    rng ^= rng >> 7;
-    rng ^= rng << 17;
-    return (unsigned)(rng >> 11);
+    return xorshift_next(&rng);
 }
 
 /* Inputs built to sit on the encoder's boundaries: line ends, 64-byte blocks, runs of encoded
