@@ -103,8 +103,18 @@ void mb_jr_force(int direct) {
     mb_jr_direct = direct && g_checked == 1;
 }
 
-/* Asks for the n bytes at p, a line at a time (up to 4 lines). */
-static inline void warm_span(const void *p, size_t n) {
+/* Asks for an object's bucket array or an array's element table, a line at a time (up to 4
+ * lines); anything else has neither. */
+static void warm_table(const json_t *v) {
+    const void *p = NULL;
+    size_t n = 0;
+    if (json_is_object(v)) {
+        const struct mb_jr_object *x = (const struct mb_jr_object *)v;
+        p = x->buckets, n = x->order < 7 ? (size_t)16 << x->order : 0;
+    } else if (json_is_array(v)) {
+        const struct mb_jr_array *a = (const struct mb_jr_array *)v;
+        p = a->table, n = a->entries * sizeof(json_t *);
+    }
     for (size_t o = 0; o < n && o < 256; o += 64) __builtin_prefetch((const char *)p + o);
 }
 
@@ -154,13 +164,8 @@ static size_t warm_level(const json_t *const *cur, size_t nc, const json_t **nex
         const json_t *v = vals[i];
         if (json_is_string(v)) {
             __builtin_prefetch(((const struct mb_jr_string *)v)->value);
-        } else if (json_is_object(v) && nn < cap) {
-            const struct mb_jr_object *x = (const struct mb_jr_object *)v;
-            warm_span(x->buckets, x->order < 7 ? (size_t)16 << x->order : 0);
-            next[nn++] = v;
-        } else if (json_is_array(v) && nn < cap) {
-            const struct mb_jr_array *a = (const struct mb_jr_array *)v;
-            warm_span(a->table, a->entries * sizeof(json_t *));
+        } else if ((json_is_object(v) || json_is_array(v)) && nn < cap) {
+            warm_table(v);
             next[nn++] = v;
         }
     }
@@ -173,10 +178,7 @@ void mb_jr_warm(const json_t *root, const mb_jr_rootkey *keys, size_t nkeys) {
     size_t nc = 1;
     unsigned budget = 256;
     a[0] = root;
-    if (json_is_object(root)) {
-        const struct mb_jr_object *x = (const struct mb_jr_object *)root;
-        warm_span(x->buckets, x->order < 7 ? (size_t)16 << x->order : 0);
-    }
+    warm_table(root);
     for (int depth = 0; depth < 3 && nc && budget; depth++) {
         nc = warm_level(cur, nc, next, 32, &budget, depth ? NULL : keys, nkeys);
         const json_t **t = cur;

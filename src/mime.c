@@ -279,9 +279,8 @@ static int random_bytes(unsigned char *r, size_t n) {
         if (getrandom(t_rb.b, RB_SIZE, GRND_NONBLOCK) != (ssize_t)RB_SIZE) return 0;
         t_rb.left = RB_SIZE;
     }
-    t_rb.left -= (unsigned)n;
+    t_rb.left -= (unsigned)n; /* each byte is handed out once */
     memcpy(r, t_rb.b + t_rb.left, n);
-    memset(t_rb.b + t_rb.left, 0, n); /* a byte is handed out once */
     return 1;
 }
 
