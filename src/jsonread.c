@@ -27,7 +27,7 @@ static int object_matches(json_t *o) {
             return 0;
     }
     /* the bucket array that mb_jr_warm reads: a bucket is empty (both ends at the list head)
-     * or starts at a pair of this object */
+     * or starts and ends at pairs of this object */
     const struct mb_jr_list *const *b = x->buckets;
     if (x->order > 20 || ((size_t)1 << x->order) < x->size) return 0;
     for (size_t k = 0; k < (size_t)1 << x->order; k++) {
@@ -35,10 +35,12 @@ static int object_matches(json_t *o) {
             if (b[2 * k + 1] != &x->list) return 0;
             continue;
         }
-        int found = 0;
-        for (it = json_object_iter(o); it && !found; it = json_object_iter_next(o, it))
-            found = (const void *)b[2 * k] == (const void *)MB_JR_PAIR(it);
-        if (!found) return 0;
+        int first = 0, last = 0;
+        for (it = json_object_iter(o); it; it = json_object_iter_next(o, it)) {
+            first |= (const void *)b[2 * k] == (const void *)MB_JR_PAIR(it);
+            last |= (const void *)b[2 * k + 1] == (const void *)MB_JR_PAIR(it);
+        }
+        if (!first || !last) return 0;
     }
     return 1;
 }
@@ -127,7 +129,8 @@ static int warm_wanted(const struct mb_jr_pair *pr, const mb_jr_rootkey *keys, s
 }
 
 /* One level of mb_jr_warm: asks for the lines of the objects' pairs (through their bucket
- * arrays, which hold every pair's address: no list to follow) and the arrays' elements, then
+ * arrays, which hold the first and last pair of every bucket: every pair but the middle ones
+ * of buckets of three or more, without a list to follow) and the arrays' elements, then
  * for the values of those pairs (of the pairs named in `keys`, if given), then for the
  * strings' bytes and the next level's bucket arrays and element tables; objects and arrays
  * found go in `next`. Each step touches only lines the step before asked for, many at a time. */
@@ -146,6 +149,11 @@ static size_t warm_level(const json_t *const *cur, size_t nc, const json_t **nex
                 if (first == &x->list) continue; /* empty */
                 __builtin_prefetch(first);
                 pairs[np++] = (const struct mb_jr_pair *)(const void *)first, (*budget)--;
+                const struct mb_jr_list *last = b[2 * k + 1]; /* a bucket of two or more */
+                if (last != first && np < 128 && *budget) {
+                    __builtin_prefetch(last);
+                    pairs[np++] = (const struct mb_jr_pair *)(const void *)last, (*budget)--;
+                }
             }
         } else if (json_is_array(cur[i])) {
             const struct mb_jr_array *a = (const struct mb_jr_array *)cur[i];
