@@ -180,16 +180,47 @@ static size_t warm_level(const json_t *const *cur, size_t nc, const json_t **nex
     return nn;
 }
 
-void mb_jr_warm(const json_t *root, const mb_jr_rootkey *keys, size_t nkeys) {
-    if (mb_jr_direct != 1 || !root) return;
+/* Largest stretch of heap warm_span asks for, in bytes. */
+#define WARM_SPAN_MAX 65536
+
+/* jansson's parser allocates a document in order: an object before its values, a value before
+ * the pair that holds it. A parsed object therefore lies, with everything under it, between its
+ * own address and its last pair, and that pair's address is in the root's bucket array. When
+ * that stretch is at most WARM_SPAN_MAX bytes, every line of it is asked for at once: one trip
+ * to memory where the walk makes one per step. Returns 0 (nothing asked for but the root's own
+ * lines) when the root is not an object, has no pairs or too many buckets to scan, or its
+ * pairs lie too far apart (data put together piece by piece); the walk does it then. */
+static int warm_span(const json_t *root) {
+    if (!json_is_object(root)) return 0;
+    const struct mb_jr_object *x = (const struct mb_jr_object *)root;
+    const struct mb_jr_list *const *b = x->buckets;
+    size_t nb = x->order < 7 ? (size_t)1 << x->order : 0;
+    uintptr_t lo = (uintptr_t)root, hi = lo;
+    size_t found = 0;
+    for (size_t k = 0; k < 2 * nb; k++) { /* the first and the last pair of each bucket */
+        if (b[k] == &x->list) continue;
+        uintptr_t q = (uintptr_t)b[k];
+        lo = q < lo ? q : lo, hi = q > hi ? q : hi, found++;
+    }
+    if (!found || hi - lo > WARM_SPAN_MAX) return 0;
+    /* integers, not pointers: the stretch is not one C object; a prefetch never faults */
+    for (uintptr_t q = lo & ~(uintptr_t)63; q <= hi + sizeof(struct mb_jr_pair) + 64; q += 64)
+        __builtin_prefetch((const void *)q);
+    return 1;
+}
+
+int mb_jr_warm(const json_t *root, const mb_jr_rootkey *keys, size_t nkeys) {
+    if (mb_jr_direct != 1 || !root) return 0;
     const json_t *a[32], *b[32], **cur = a, **next = b;
     size_t nc = 1;
     unsigned budget = 256;
     a[0] = root;
     warm_table(root);
+    if (warm_span(root)) return 1;
     for (int depth = 0; depth < 3 && nc && budget; depth++) {
         nc = warm_level(cur, nc, next, 32, &budget, depth ? NULL : keys, nkeys);
         const json_t **t = cur;
         cur = next, next = t;
     }
+    return 0;
 }

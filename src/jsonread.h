@@ -51,13 +51,15 @@ typedef struct mb_jr_rootkey {
     size_t len;
 } mb_jr_rootkey;
 
-/* Starts loading the data under root that a render is likely to read, three levels deep and
- * at most 256 values: of the root's keys, those in keys[0..nkeys) (keys NULL: all). Direct
- * reads only, and a hint: nothing is changed, nothing waited for but the loads themselves.
- * jansson allocates every pair, value and string apart, and a render that meets them one at a
- * time waits on each miss in turn; asked for a level at a time, the misses overlap. Used
- * before a message's parts are rendered. */
-void mb_jr_warm(const json_t *root, const mb_jr_rootkey *keys, size_t nkeys);
+/* Starts loading the data under root that a render is likely to read. Direct reads only, and
+ * a hint: nothing is changed, nothing waited for but the loads themselves. jansson allocates
+ * every pair, value and string apart, and a render that meets them one at a time waits on each
+ * miss in turn. A parsed document lies in one stretch of the heap, which is asked for whole
+ * when it is small (up to 64 KB); otherwise the data is walked three levels deep, at most 256
+ * values, a level at a time so that the misses of a level overlap: of the root's keys, only
+ * those in keys[0..nkeys) (keys NULL: all). Used before a message's parts are rendered.
+ * Returns 1 when the stretch was asked for whole, 0 otherwise (for tests). */
+int mb_jr_warm(const json_t *root, const mb_jr_rootkey *keys, size_t nkeys);
 
 /* For tests: 1 forces direct reads (only after a passing check), 0 forces the API. */
 void mb_jr_force(int direct);
