@@ -140,6 +140,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
         mailbars_ses_render_state *st = mailbars_ses_render_state_new();
         const char *s, *x, *h;
         size_t sn, xn, hn;
+        json_t *window[3] = {m, d1, sample}; /* any data, NULL included, may be hinted */
+        mailbars_ses_prefetch(t, window, 3);
         int rc = mailbars_ses_render_parts(st, t, m, &s, &sn, &x, &xn, &h, &hn, &err);
         if (rc) FUZZ_CHECK(err.code == rc);
         mailbars_ses_render_state_free(st);

@@ -515,6 +515,14 @@ MAILBARS_API int mailbars_ses_render_parts(mailbars_ses_render_state *st,
                                            const char **subject, size_t *subject_len,
                                            const char **text, size_t *text_len, const char **html,
                                            size_t *html_len, mailbars_error *err);
+/* A hint for a loop over recipients whose data are already in memory: starts loading the data
+ * of the next renders, so that the cache misses of one overlap with the render before it.
+ * upcoming[0] is the data of the very next render, upcoming[1] of the one after (n of them;
+ * only the first three are used). Call it before each render, with the window moved on by one:
+ * (&data[i + 1], n - i - 1) before rendering data[i]. It only reads the data, during the call,
+ * keeps nothing, and never fails; rendering without it gives the same output. */
+MAILBARS_API void mailbars_ses_prefetch(const mailbars_ses_template *t, json_t *const *upcoming,
+                                        size_t n);
 /* The SES "Rendering Failure" record {"templateName":…,"errorMessage":…} for an error
  * (new reference). */
 MAILBARS_API json_t *mailbars_ses_failure_record(const mailbars_ses_template *t,

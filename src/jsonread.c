@@ -180,6 +180,16 @@ static size_t warm_level(const json_t *const *cur, size_t nc, const json_t **nex
     return nn;
 }
 
+void mb_jr_ahead(const json_t *root, int renders) {
+    if (mb_jr_direct != 1 || !root) return;
+    if (renders >= 2) { /* the header, which may cross a line */
+        __builtin_prefetch(root);
+        __builtin_prefetch((const char *)root + sizeof(struct mb_jr_object) - 1);
+    } else {
+        warm_table(root); /* reads the header asked for a render ago */
+    }
+}
+
 /* Largest stretch of heap warm_span asks for, in bytes. */
 #define WARM_SPAN_MAX 65536
 

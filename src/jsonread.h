@@ -61,6 +61,11 @@ typedef struct mb_jr_rootkey {
  * Returns 1 when the stretch was asked for whole, 0 otherwise (for tests). */
 int mb_jr_warm(const json_t *root, const mb_jr_rootkey *keys, size_t nkeys);
 
+/* What mb_jr_warm reads first, asked for ahead of it (mailbars_ses_prefetch): two renders
+ * ahead, the root's header; one render ahead, the bucket array or element table it points to
+ * (reading the header asked for a render earlier). Direct reads only. */
+void mb_jr_ahead(const json_t *root, int renders);
+
 /* For tests: 1 forces direct reads (only after a passing check), 0 forces the API. */
 void mb_jr_force(int direct);
 

@@ -495,6 +495,17 @@ int mailbars_ses_render_parts(mailbars_ses_render_state *st, const mailbars_ses_
     return MAILBARS_OK;
 }
 
+/* Three steps, one per render, so that no step waits on memory: the data three renders ahead
+ * has its root's header asked for, the one two ahead its root's bucket array, and the next one
+ * is warmed (its whole stretch asked for, found from that bucket array). */
+void mailbars_ses_prefetch(const mailbars_ses_template *t, json_t *const *upcoming, size_t n) {
+    if (!t || !upcoming || !n) return;
+    mb_jr_init();
+    if (n > 2) mb_jr_ahead(upcoming[2], 2);
+    if (n > 1) mb_jr_ahead(upcoming[1], 1);
+    mb_jr_warm(upcoming[0], t->nwarm ? t->warm : NULL, t->nwarm);
+}
+
 int mailbars_ses_render(mailbars_ses_render_state *st, const mailbars_ses_template *t, json_t *data,
                         mailbars_message *msg, mailbars_error *err) {
     const char *s, *tx, *h;

@@ -93,17 +93,18 @@ def mime_check(bench, corpus, work):
     rc, _, err = run([sys.executable, gen, "-n", "12", "--seed", "42", "-o", rfile])
     check(rc == 0, "gen_recipients.py failed: " + err)
     first = json.loads(open(rfile, encoding="utf-8").readline())
-    for threads in ("1", "2"):
+    for threads, hint in (("1", True), ("2", True), ("1", False)):
         rc, out, err = run([bench, "--mime", "--corpus", corpus, "--recipients", rfile,
                             "--runs", "1", "--min-time", "0", "--warmup", "0",
-                            "--threads", threads])
+                            "--threads", threads] + ([] if hint else ["--no-prefetch"]))
         check(rc == 0, "--mime --threads %s exit %d: %s" % (threads, rc, err.strip()))
         lines = [json.loads(l) for l in out.splitlines() if l.strip()]
         check([l.get("workload") for l in lines] == ["ses-preferences", "ses-newsletter"],
               "--mime workloads: %s" % out)
         for l in lines:
             check(l["messages_per_s"] > 0 and l["recipients"] == 12
-                  and l["threads"] == int(threads), "--mime fields: %s" % l)
+                  and l["threads"] == int(threads) and l["prefetch"] == hint,
+                  "--mime fields: %s" % l)
     for w in ("ses-preferences", "ses-newsletter"):
         rc, out, err = run([bench, "--mime", "--corpus", corpus, "--recipients", rfile,
                             "--print-message", "--case", w])

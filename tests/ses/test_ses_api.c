@@ -189,6 +189,57 @@ static void test_utf8_bodies(void) {
     mailbars_ses_render_state_free(st);
 }
 
+/* mailbars_ses_prefetch is only a hint: messages rendered with it, over a window of parsed
+ * recipients that moves on by one, are byte for byte those rendered without it; odd windows
+ * (empty, NULL entries, values that are not objects) are accepted and change nothing. */
+static void test_prefetch(void) {
+    mailbars_error e;
+    mailbars_ses_template *t = mailbars_ses_template_new(
+        "P", "Hi {{user.name}}", "{{#each items}}{{this.n}} {{/each}}{{user.city}}",
+        "<p>{{user.name}}</p>", NULL, &e);
+    CHECK(t != NULL, "template builds: %s", e.message);
+    if (!t) return;
+    enum { N = 40 };
+    json_t *data[N + 3] = {0};
+    for (int i = 0; i < N; i++) {
+        char js[256];
+        snprintf(js, sizeof js,
+                 "{\"user\":{\"name\":\"u%d\",\"city\":\"c%d\"},"
+                 "\"items\":[{\"n\":%d},{\"n\":%d}],\"unused\":[1,2,3]}",
+                 i, i, i, i + 1);
+        data[i] = J(js);
+    }
+    mailbars_ses_render_state *a = mailbars_ses_render_state_new(),
+                              *b = mailbars_ses_render_state_new();
+    int same = 0;
+    for (int i = 0; i < N; i++) {
+        const char *s1, *x1, *h1, *s2, *x2, *h2;
+        size_t sn1, xn1, hn1, sn2, xn2, hn2;
+        mailbars_ses_prefetch(t, &data[i + 1], (size_t)(N - i - 1)); /* the NULLs past N too */
+        int r1 = mailbars_ses_render_parts(a, t, data[i], &s1, &sn1, &x1, &xn1, &h1, &hn1, &e);
+        int r2 = mailbars_ses_render_parts(b, t, data[i], &s2, &sn2, &x2, &xn2, &h2, &hn2, &e);
+        same += r1 == MAILBARS_OK && r2 == MAILBARS_OK && sn1 == sn2 && xn1 == xn2 && hn1 == hn2 &&
+                !memcmp(s1, s2, sn1) && !memcmp(x1, x2, xn1) && !memcmp(h1, h2, hn1);
+    }
+    CHECK(same == N, "%d of %d renders alike with and without the hint", same, N);
+    json_t *odd[4] = {NULL, J("[1,{\"a\":2}]"), json_string("s"), J("{}")};
+    char *before = json_dumps(odd[1], 0);
+    mailbars_ses_prefetch(t, odd, 4);
+    mailbars_ses_prefetch(t, odd + 1, 3);
+    mailbars_ses_prefetch(t, odd + 2, 2);
+    mailbars_ses_prefetch(t, NULL, 3);
+    mailbars_ses_prefetch(t, odd, 0);
+    mailbars_ses_prefetch(NULL, odd, 4);
+    char *after = json_dumps(odd[1], 0);
+    CHECK(before && after && !strcmp(before, after), "odd windows change nothing");
+    free(before), free(after);
+    for (int i = 1; i < 4; i++) json_decref(odd[i]);
+    for (int i = 0; i < N; i++) json_decref(data[i]);
+    mailbars_ses_render_state_free(a);
+    mailbars_ses_render_state_free(b);
+    mailbars_ses_template_free(t);
+}
+
 static void test_templates(void) {
     mailbars_error e;
     mailbars_ses_template *t =
@@ -679,6 +730,7 @@ static void test_size_limit(void) {
 
 int main(void) {
     test_utf8_bodies();
+    test_prefetch();
     test_merge();
     test_data_and_names();
     test_templates();
