@@ -184,7 +184,8 @@ void mb_jr_ahead(const json_t *root, int renders) {
     if (mb_jr_direct != 1 || !root) return;
     if (renders >= 2) { /* the header, which may cross a line */
         __builtin_prefetch(root);
-        __builtin_prefetch((const char *)root + sizeof(struct mb_jr_object) - 1);
+        /* an integer: root may be a smaller value than an object */
+        __builtin_prefetch((const void *)((uintptr_t)root + sizeof(struct mb_jr_object) - 1));
     } else {
         warm_table(root); /* reads the header asked for a render ago */
     }
