@@ -519,8 +519,9 @@ MAILBARS_API int mailbars_ses_render_parts(mailbars_ses_render_state *st,
  * of the next renders, so that the cache misses of one overlap with the render before it.
  * upcoming[0] is the data of the very next render, upcoming[1] of the one after (n of them;
  * only the first three are used). Call it before each render, with the window moved on by one:
- * (&data[i + 1], n - i - 1) before rendering data[i]. It only reads the data, during the call,
- * keeps nothing, and never fails; rendering without it gives the same output. */
+ * for recipients data[0..count), (&data[i + 1], count - i - 1) before rendering data[i]. It
+ * only reads the data, during the call, keeps nothing, and never fails; rendering without it
+ * gives the same output. */
 MAILBARS_API void mailbars_ses_prefetch(const mailbars_ses_template *t, json_t *const *upcoming,
                                         size_t n);
 /* The SES "Rendering Failure" record {"templateName":…,"errorMessage":…} for an error
